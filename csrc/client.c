@@ -1,0 +1,305 @@
+/* smipc_client_*: connect through the server's socket, then talk through the segment. */
+#include "clock.h"
+#include "control.h"
+#include "fork_guard.h"
+#include "internal.h"
+#include "link.h"
+#include "name.h"
+#include "segment.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct smipc_client {
+    struct smipc_forkable fork; /* first: the fork handlers cast back to the client */
+    struct smipc_link link;
+    pthread_mutex_t send_lock, recv_lock;
+    int ctl_fd, epfd;
+    int efds[4];
+    _Atomic int fd_mode; /* smipc_client_fd was asked for: keep it level-triggered */
+    void *map;
+    size_t map_size;
+    smipc_client_id id;
+    smipc_server_config cfg;
+};
+
+static void client_forked_child(struct smipc_forkable *f)
+{
+    smipc_client *c = (smipc_client *)f;
+    smipc_close_fd(&c->ctl_fd);
+    smipc_close_fd(&c->epfd);
+    for (int i = 0; i < 4; i++)
+        smipc_close_fd(&c->efds[i]);
+    c->link.ctl_fd = -1;
+    c->map = NULL; /* MADV_DONTFORK: the child never had it */
+    atomic_store(&c->link.state, SMIPC_LINK_GONE);
+}
+
+static void client_free(smipc_client *c)
+{
+    smipc_close_fd(&c->ctl_fd);
+    smipc_close_fd(&c->epfd);
+    for (int i = 0; i < 4; i++)
+        smipc_close_fd(&c->efds[i]);
+    if (c->map)
+        munmap(c->map, c->map_size);
+    smipc_link_release(&c->link);
+    pthread_mutex_destroy(&c->send_lock);
+    pthread_mutex_destroy(&c->recv_lock);
+    free(c);
+}
+
+static int connect_socket(const char *path, int64_t deadline, int *out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path) + 1); /* fits: smipc_name_resolve checked */
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return SMIPC_ESYS;
+    for (;;) {
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            break;
+        int e = errno;
+        if (e == EINTR)
+            continue;
+        if (e == EAGAIN && smipc_now_ns() < deadline) {
+            /* backlog full: the server's thread is accepting; try again shortly */
+            poll(NULL, 0, 1);
+            continue;
+        }
+        close(fd);
+        errno = e;
+        if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
+            return SMIPC_ENOTFOUND;
+        if (e == EACCES || e == EPERM)
+            return SMIPC_EACCES;
+        return e == EAGAIN ? SMIPC_ETIMEDOUT : SMIPC_ESYS;
+    }
+    *out = fd;
+    return SMIPC_OK;
+}
+
+static int handshake(int fd, int64_t deadline, struct smipc_welcome *w, int fds[5])
+{
+    struct smipc_hello hello = {SMIPC_MAGIC, SMIPC_PROTOCOL_VERSION, SMIPC_HELLO_CONNECT, 0};
+    int rc = smipc_ctl_send(fd, &hello, sizeof hello, NULL, 0);
+    if (rc)
+        return errno == EPIPE || errno == ECONNRESET ? SMIPC_ECLOSED : rc;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, smipc_poll_ms(deadline));
+        if (n < 0 && errno != EINTR)
+            return SMIPC_ESYS;
+        if (n == 0)
+            return SMIPC_ETIMEDOUT;
+        size_t got = 0;
+        int nfds = 0;
+        rc = smipc_ctl_recv(fd, w, sizeof *w, &got, fds, SMIPC_WELCOME_FDS, &nfds);
+        if (rc == SMIPC_AGAIN)
+            continue;
+        if (rc)
+            return errno == ECONNRESET ? SMIPC_ECLOSED : rc;
+        if (got == 0)
+            return SMIPC_ECLOSED; /* the server went away mid-handshake */
+        if (got != sizeof *w || w->magic != SMIPC_MAGIC || w->version != SMIPC_PROTOCOL_VERSION)
+            rc = SMIPC_EPROTO;
+        else if (w->status != SMIPC_OK)
+            rc = w->status < 0 && w->status >= SMIPC_ESYS ? w->status : SMIPC_EPROTO;
+        else if (nfds != SMIPC_WELCOME_FDS)
+            rc = SMIPC_EPROTO;
+        if (rc)
+            for (int i = 0; i < nfds; i++)
+                close(fds[i]);
+        return rc;
+    }
+}
+
+static int epoll_add(int epfd, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? SMIPC_OK : SMIPC_ESYS;
+}
+
+SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int timeout_ms)
+{
+    if (!out)
+        return SMIPC_EINVAL;
+    *out = NULL;
+    char path[SMIPC_PATH_MAX], dir[PATH_MAX];
+    int rc = smipc_name_resolve(name, 0, path, dir);
+    if (rc)
+        return rc;
+    int64_t deadline = smipc_deadline(timeout_ms);
+    smipc_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return SMIPC_ENOMEM;
+    c->ctl_fd = c->epfd = -1;
+    for (int i = 0; i < 4; i++)
+        c->efds[i] = -1;
+    pthread_mutex_init(&c->send_lock, NULL);
+    pthread_mutex_init(&c->recv_lock, NULL);
+
+    rc = connect_socket(path, deadline, &c->ctl_fd);
+    struct smipc_welcome w;
+    int fds[SMIPC_WELCOME_FDS];
+    if (!rc)
+        rc = handshake(c->ctl_fd, deadline, &w, fds);
+    if (rc) {
+        SMIPC_KEEP_ERRNO(client_free(c));
+        return rc;
+    }
+    memcpy(c->efds, fds + 1, sizeof c->efds);
+    struct smipc_seg_params p = {w.packet_size, w.ring_packets, w.flags, w.max_message_size};
+    rc = smipc_segment_map(fds[0], &p, w.client_id, &c->map, &c->map_size);
+    close(fds[0]); /* the mapping keeps the memory; nothing else needs the memfd */
+    if (!rc) {
+        c->epfd = epoll_create1(EPOLL_CLOEXEC);
+        rc = c->epfd < 0 ? SMIPC_ESYS : epoll_add(c->epfd, c->efds[2]);
+        if (!rc)
+            rc = epoll_add(c->epfd, c->ctl_fd);
+    }
+    if (rc) {
+        SMIPC_KEEP_ERRNO(client_free(c));
+        return rc;
+    }
+    smipc_link_init(&c->link, c->map, 0, c->efds, c->ctl_fd);
+    c->id = w.client_id;
+    smipc_server_config_init(&c->cfg);
+    c->cfg.packet_size = w.packet_size;
+    c->cfg.ring_packets = w.ring_packets;
+    c->cfg.max_message_size = w.max_message_size;
+    c->cfg.flags = (w.flags & SMIPC_SEG_CHECKSUM) ? 0 : SMIPC_NO_CHECKSUM;
+    c->cfg.max_clients = 0; /* not the client's to know */
+    c->fork.child = client_forked_child;
+    smipc_fork_register(&c->fork);
+    *out = c;
+    return SMIPC_OK;
+}
+
+SMIPC_EXPORT void smipc_client_close(smipc_client *cli)
+{
+    if (!cli)
+        return;
+    smipc_fork_unregister(&cli->fork);
+    client_free(cli);
+}
+
+static int usable(const smipc_client *cli)
+{
+    return smipc_fork_inherited(&cli->fork) ? SMIPC_ECLOSED : SMIPC_OK;
+}
+
+SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t len,
+                                   int timeout_ms)
+{
+    if (!cli || (!buf && len))
+        return SMIPC_EINVAL;
+    int rc = usable(cli);
+    if (rc)
+        return rc;
+    int64_t deadline = smipc_deadline(timeout_ms);
+    rc = smipc_lock_until(&cli->send_lock, deadline);
+    if (rc)
+        return rc;
+    rc = smipc_link_send(&cli->link, buf, len, deadline);
+    pthread_mutex_unlock(&cli->send_lock);
+    return rc;
+}
+
+/* In event-loop mode the fd must stay readable while a message is queued. */
+static void keep_fd_level(smipc_client *cli)
+{
+    if (atomic_load_explicit(&cli->fd_mode, memory_order_relaxed) &&
+        smipc_link_arm_rx(&cli->link)) {
+        smipc_link_disarm_rx(&cli->link);
+        smipc_efd_signal(cli->link.rx.data_efd);
+    }
+}
+
+static void break_link(smipc_client *cli)
+{
+    atomic_store(&cli->link.state, SMIPC_LINK_BROKEN);
+    shutdown(cli->ctl_fd, SHUT_RDWR); /* the server drops us at once */
+}
+
+static int recv_locked(smipc_client *cli, void *buf, size_t *len, int64_t deadline)
+{
+    struct smipc_link *l = &cli->link;
+    size_t cap = *len;
+    if (atomic_load_explicit(&cli->fd_mode, memory_order_relaxed))
+        smipc_efd_drain(l->rx.data_efd);
+    for (;;) {
+        int rc = smipc_link_recv_some(l, buf, cap, len);
+        if (rc == SMIPC_OK) {
+            keep_fd_level(cli);
+            return rc;
+        }
+        if (rc == SMIPC_ETOOSMALL) {
+            keep_fd_level(cli);
+            return rc;
+        }
+        if (rc == SMIPC_EPROTO) {
+            break_link(cli);
+            return rc;
+        }
+        rc = smipc_link_wait_rx(l, deadline);
+        if (rc == SMIPC_OK)
+            continue;
+        if (rc == SMIPC_ETIMEDOUT) {
+            int prc = smipc_link_park(l);
+            return prc ? prc : rc;
+        }
+        smipc_link_discard(l); /* a message cut by the peer's death is never delivered */
+        return rc;
+    }
+}
+
+SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, int timeout_ms)
+{
+    if (!cli || !len || (!buf && *len))
+        return SMIPC_EINVAL;
+    int rc = usable(cli);
+    if (rc)
+        return rc;
+    int64_t deadline = smipc_deadline(timeout_ms);
+    rc = smipc_lock_until(&cli->recv_lock, deadline);
+    if (rc)
+        return rc;
+    rc = recv_locked(cli, buf, len, deadline);
+    pthread_mutex_unlock(&cli->recv_lock);
+    return rc;
+}
+
+SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli)
+{
+    return cli ? cli->id : 0;
+}
+
+SMIPC_EXPORT int smipc_client_fd(smipc_client *cli)
+{
+    if (!cli)
+        return SMIPC_EINVAL;
+    if (usable(cli))
+        return SMIPC_ECLOSED;
+    if (!atomic_exchange(&cli->fd_mode, 1)) {
+        pthread_mutex_lock(&cli->recv_lock);
+        keep_fd_level(cli);
+        pthread_mutex_unlock(&cli->recv_lock);
+    }
+    return cli->epfd;
+}
+
+SMIPC_EXPORT int smipc_client_config_of(const smipc_client *cli, smipc_server_config *cfg)
+{
+    if (!cli || !cfg)
+        return SMIPC_EINVAL;
+    *cfg = cli->cfg;
+    return SMIPC_OK;
+}

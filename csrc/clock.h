@@ -1,0 +1,43 @@
+/* Monotonic time in nanoseconds and the deadlines every blocking call is bounded by. */
+#ifndef SMIPC_CLOCK_H
+#define SMIPC_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+#define SMIPC_FOREVER INT64_MAX
+
+static inline int64_t smipc_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* timeout_ms < 0: for ever; 0: now (never block); > 0: that long from now. */
+static inline int64_t smipc_deadline(int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return SMIPC_FOREVER;
+    return smipc_now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+/* Milliseconds left for poll(), rounded up so a wait never ends early; -1 for ever. */
+static inline int smipc_poll_ms(int64_t deadline)
+{
+    if (deadline == SMIPC_FOREVER)
+        return -1;
+    int64_t left = deadline - smipc_now_ns();
+    if (left <= 0)
+        return 0;
+    int64_t ms = (left + 999999) / 1000000;
+    return ms > 1000000000 ? 1000000000 : (int)ms;
+}
+
+static inline struct timespec smipc_ns_to_ts(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    return ts;
+}
+
+#endif

@@ -1,0 +1,71 @@
+/* Datagrams with descriptors over SOCK_SEQPACKET. */
+#include "control.h"
+
+#include "internal.h"
+
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int smipc_ctl_send(int fd, const void *msg, size_t len, const int *fds, int nfds)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * SMIPC_WELCOME_FDS)];
+    } ctl;
+    struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfds > SMIPC_WELCOME_FDS)
+        return SMIPC_EINVAL;
+    if (nfds > 0) {
+        memset(&ctl, 0, sizeof ctl);
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    }
+    ssize_t n;
+    do
+        n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)len ? SMIPC_OK : SMIPC_ESYS;
+}
+
+int smipc_ctl_recv(int fd, void *msg, size_t cap, size_t *got, int *fds, int maxfds,
+                   int *nfds)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * 16)];
+    } ctl;
+    struct iovec iov = {.iov_base = msg, .iov_len = cap};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    *nfds = 0;
+    ssize_t n;
+    do
+        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? SMIPC_AGAIN : SMIPC_ESYS;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < count; i++) {
+            int d;
+            memcpy(&d, CMSG_DATA(c) + i * sizeof(int), sizeof d);
+            if (*nfds < maxfds)
+                fds[(*nfds)++] = d;
+            else
+                close(d); /* never leak what a hostile peer pushes at us */
+        }
+    }
+    *got = (size_t)n;
+    if (mh.msg_flags & MSG_TRUNC)
+        *got = cap + 1; /* callers treat an oversized datagram as a protocol error */
+    return SMIPC_OK;
+}

@@ -1,0 +1,69 @@
+/* The bytes of a connection's shared segment, exactly as docs/PROTOCOL.md describes them.
+ * Both processes map this; neither trusts what the other wrote (see ring.c). */
+#ifndef SMIPC_LAYOUT_H
+#define SMIPC_LAYOUT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define SMIPC_CACHELINE 64
+#define SMIPC_MAGIC 0x43504d53u /* "SMPC" little-endian */
+#define SMIPC_PROTOCOL_VERSION 1u
+
+/* Segment flags (negotiated per connection, in the handshake and the segment header). */
+#define SMIPC_SEG_CHECKSUM 1u
+
+/* First 64 bytes of the segment: written once by the server before the handshake. */
+struct smipc_segment_hdr {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t packet_size;
+    uint32_t ring_packets;
+    uint64_t max_message_size;
+    uint32_t flags;
+    uint32_t stride;         /* bytes from one packet to the next */
+    uint64_t ring_offset[2]; /* [0] client->server, [1] server->client */
+    uint64_t segment_size;
+    uint64_t client_id;
+};
+_Static_assert(sizeof(struct smipc_segment_hdr) == 64, "segment header is one line");
+
+/* Ring header: SEED.md's rx waiting, tx waiting, turn, front, next, free, count.
+ * Each writer's fields sit on their own cache line so the two sides never share one. */
+struct smipc_ring_hdr {
+    /* consumer-written */
+    alignas(SMIPC_CACHELINE) _Atomic uint32_t front; /* next packet seq the consumer reads */
+    /* consumer sets before sleeping for data; producer clears when it wakes it */
+    alignas(SMIPC_CACHELINE) _Atomic uint32_t rx_waiting;
+    /* producer-written */
+    alignas(SMIPC_CACHELINE) _Atomic uint32_t next; /* next packet seq the producer writes */
+    _Atomic uint32_t turn;                          /* transfer id of the next message */
+    _Atomic uint32_t aborted;                       /* last transfer id the producer gave up */
+    /* producer sets before sleeping for room; consumer clears when it wakes it */
+    alignas(SMIPC_CACHELINE) _Atomic uint32_t tx_waiting;
+    _Atomic uint32_t free; /* wake the producer once front reaches this seq (hysteresis) */
+    /* constant after creation */
+    alignas(SMIPC_CACHELINE) uint32_t count; /* packets in the ring */
+    uint32_t packet_size;
+};
+_Static_assert(sizeof(struct smipc_ring_hdr) == 5 * SMIPC_CACHELINE, "ring header lines");
+
+/* Packet header, followed by packet_size bytes of data. lock is the ownership hand-off:
+ * 0 = free (the producer's), 1 = full (the consumer's); release store, acquire load. */
+struct smipc_packet_hdr {
+    _Atomic uint32_t lock;
+    uint32_t size;         /* data bytes in this packet */
+    uint32_t checksum;     /* CRC32C of the 24 bytes from size..total_size (checksum read
+                              as 0) and the data; 0 when the connection has no checksums */
+    uint32_t transfer_id;  /* the message this packet belongs to */
+    uint32_t packet_count; /* packets in the whole message (>= 1) */
+    uint32_t packet_index; /* 0 .. packet_count-1 */
+    uint64_t total_size;   /* the whole message's length, in every packet */
+};
+_Static_assert(sizeof(struct smipc_packet_hdr) == 32, "packet header size");
+
+#define SMIPC_PACKET_FREE 0u
+#define SMIPC_PACKET_FULL 1u
+
+#endif

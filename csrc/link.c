@@ -1,0 +1,463 @@
+/* Framing of messages into packets and back, with every field the peer wrote checked
+ * before it is used. Producer and consumer exchange packets through each packet's lock
+ * word alone; the waiting flags are touched only on the way to sleep. */
+#include "link.h"
+
+#include "clock.h"
+#include "crc32c.h"
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The header fields a checksum covers, in this order (docs/PROTOCOL.md). */
+struct crc_fields {
+    uint32_t size, transfer_id, packet_count, packet_index;
+    uint64_t total_size;
+};
+_Static_assert(sizeof(struct crc_fields) == 24, "checksummed header bytes");
+
+#define PRODUCER_RECHECK_NS 10000000 /* a sleeping producer looks again every 10 ms */
+
+static inline struct smipc_packet_hdr *slot_at(const struct smipc_ring *r, uint32_t pos)
+{
+    return (struct smipc_packet_hdr *)(r->packets + (size_t)pos * r->stride);
+}
+
+static inline uint32_t pos_add(const struct smipc_ring *r, uint32_t pos, uint32_t n)
+{
+    pos += n;
+    return pos >= r->count ? pos - r->count : pos;
+}
+
+static inline int slot_full(const struct smipc_ring *r, uint32_t pos)
+{
+    return atomic_load_explicit(&slot_at(r, pos)->lock, memory_order_acquire) ==
+           SMIPC_PACKET_FULL;
+}
+
+void smipc_link_init(struct smipc_link *l, void *segment, int is_server, const int efds[4],
+                     int ctl_fd)
+{
+    const struct smipc_segment_hdr *sh = segment;
+    memset(l, 0, sizeof *l);
+    for (int i = 0; i < 2; i++) {
+        /* ring 0 is client->server: the server reads it, the client writes it */
+        struct smipc_ring *r = (i == 0) == (is_server != 0) ? &l->rx : &l->tx;
+        r->hdr = (struct smipc_ring_hdr *)((unsigned char *)segment + sh->ring_offset[i]);
+        r->packets = (unsigned char *)r->hdr + sizeof(struct smipc_ring_hdr);
+        r->count = sh->ring_packets;
+        r->packet_size = sh->packet_size;
+        r->stride = sh->stride;
+        r->data_efd = efds[2 * i];
+        r->room_efd = efds[2 * i + 1];
+    }
+    l->ctl_fd = ctl_fd;
+    l->checksum = (sh->flags & SMIPC_SEG_CHECKSUM) != 0;
+    l->max_message_size = sh->max_message_size;
+    l->tx_tid = 1;
+    l->rx_expect = 1;
+    smipc_spin_init(&l->tx_spin);
+    smipc_spin_init(&l->rx_spin);
+}
+
+void smipc_link_release(struct smipc_link *l)
+{
+    free(l->part.stash);
+    l->part.stash = NULL;
+}
+
+/* ---- producer ---- */
+
+static inline int has_room(const struct smipc_link *l, uint32_t n)
+{
+    return !slot_full(&l->tx, pos_add(&l->tx, l->tx_pos, n - 1));
+}
+
+static void wake_consumer(struct smipc_link *l)
+{
+    struct smipc_ring_hdr *h = l->tx.hdr;
+    /* Pairs with the fence in smipc_link_arm_rx: either we see the flag or the consumer
+     * sees our packet before it sleeps. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&h->rx_waiting, memory_order_relaxed) &&
+        atomic_exchange_explicit(&h->rx_waiting, 0, memory_order_relaxed)) {
+        smipc_efd_signal(l->tx.data_efd);
+        SMIPC_STAT_ADD(l->stats.wakeups_sent, 1);
+    }
+}
+
+static void put_packet(struct smipc_link *l, uint32_t tid, uint32_t npk, uint32_t index,
+                       uint64_t total, const unsigned char *data, uint32_t size)
+{
+    struct smipc_ring *r = &l->tx;
+    struct smipc_packet_hdr *h = slot_at(r, l->tx_pos);
+    unsigned char *dst = (unsigned char *)(h + 1);
+    uint32_t crc = 0;
+    if (l->checksum) {
+        struct crc_fields f = {size, tid, npk, index, total};
+        crc = smipc_crc32c_copy(dst, data, size, smipc_crc32c(0, &f, sizeof f));
+    } else if (size) {
+        memcpy(dst, data, size);
+    }
+    h->size = size;
+    h->checksum = crc;
+    h->transfer_id = tid;
+    h->packet_count = npk;
+    h->packet_index = index;
+    h->total_size = total;
+    atomic_store_explicit(&h->lock, SMIPC_PACKET_FULL, memory_order_release);
+    l->tx_pos = pos_add(r, l->tx_pos, 1);
+    l->tx_seq++;
+    atomic_store_explicit(&r->hdr->next, l->tx_seq, memory_order_relaxed);
+    wake_consumer(l);
+}
+
+struct room_arg {
+    struct smipc_link *l;
+    uint32_t need;
+};
+
+static int room_ready(void *p)
+{
+    struct room_arg *a = p;
+    return has_room(a->l, a->need);
+}
+
+static int link_closed_status(const struct smipc_link *l)
+{
+    /* The call that found a protocol error returned SMIPC_EPROTO; after it the
+     * connection is simply over. */
+    return atomic_load_explicit(&l->state, memory_order_acquire) == SMIPC_LINK_OPEN
+               ? SMIPC_OK
+               : SMIPC_ECLOSED;
+}
+
+/* Waits until `need` packets are free. Sleeping, it asks to be woken only once `want`
+ * are free (hysteresis), and looks again now and then in case the consumer stopped
+ * reading just short of that. */
+static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t deadline)
+{
+    struct room_arg arg = {l, need};
+    struct smipc_ring_hdr *h = l->tx.hdr;
+    if (smipc_spin(&l->tx_spin, room_ready, &arg, deadline))
+        return SMIPC_OK;
+    for (;;) {
+        int rc = link_closed_status(l);
+        if (rc)
+            return rc;
+        smipc_link_wake_producer(l); /* never sleep while our own peer waits on us */
+        atomic_store_explicit(&h->free, l->tx_seq + want - l->tx.count, memory_order_relaxed);
+        atomic_store_explicit(&h->tx_waiting, 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (has_room(l, need)) {
+            atomic_store_explicit(&h->tx_waiting, 0, memory_order_relaxed);
+            return SMIPC_OK;
+        }
+        int64_t now = smipc_now_ns();
+        if (now >= deadline) {
+            atomic_store_explicit(&h->tx_waiting, 0, memory_order_relaxed);
+            return SMIPC_ETIMEDOUT;
+        }
+        int64_t until = deadline - now > PRODUCER_RECHECK_NS ? now + PRODUCER_RECHECK_NS : deadline;
+        SMIPC_STAT_ADD(l->stats.sleeps, 1);
+        rc = smipc_sleep2(l->tx.room_efd, l->ctl_fd, until);
+        if (rc == SMIPC_ECLOSED) {
+            int open = SMIPC_LINK_OPEN;
+            atomic_compare_exchange_strong(&l->state, &open, SMIPC_LINK_GONE);
+            return link_closed_status(l);
+        }
+        if (rc)
+            return rc;
+        if (has_room(l, need))
+            return SMIPC_OK;
+    }
+}
+
+static void abort_transfer(struct smipc_link *l, uint32_t tid)
+{
+    /* Published before any packet of the next transfer (release), so the consumer that
+     * sees the next transfer also sees this one was given up. */
+    atomic_store_explicit(&l->tx.hdr->aborted, tid, memory_order_release);
+    SMIPC_STAT_ADD(l->stats.aborts, 1);
+    wake_consumer(l);
+}
+
+int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t deadline)
+{
+    if (len > l->max_message_size)
+        return SMIPC_EMSGSIZE;
+    int rc = link_closed_status(l);
+    if (rc)
+        return rc;
+    const uint32_t ps = l->tx.packet_size, count = l->tx.count;
+    /* max_message_size / packet_size < 2^32 was checked when the server was opened */
+    const uint32_t npk = len ? (uint32_t)((len + ps - 1) / ps) : 1;
+    const uint32_t tid = l->tx_tid;
+    const unsigned char *p = buf;
+    for (uint32_t i = 0; i < npk; i++) {
+        /* A message that fits the ring goes only once all of it has room: a timeout
+         * then leaves nothing behind. A larger one streams, and is aborted on timeout. */
+        uint32_t need = (i == 0 && npk <= count) ? npk : 1;
+        if (!has_room(l, need)) {
+            uint32_t left = npk - i, half = count / 2 ? count / 2 : 1;
+            uint32_t want = left < half ? left : half;
+            rc = wait_room(l, need, want < need ? need : want, deadline);
+            if (rc) {
+                if (i > 0) {
+                    abort_transfer(l, tid);
+                    l->tx_tid = tid + 1;
+                }
+                return rc;
+            }
+        }
+        uint32_t size = i + 1 < npk ? ps : (uint32_t)(len - (uint64_t)i * ps);
+        put_packet(l, tid, npk, i, len, p, size);
+        p += size;
+    }
+    l->tx_tid = tid + 1;
+    atomic_store_explicit(&l->tx.hdr->turn, l->tx_tid, memory_order_relaxed);
+    SMIPC_STAT_ADD(l->stats.msgs_out, 1);
+    SMIPC_STAT_ADD(l->stats.bytes_out, len);
+    return SMIPC_OK;
+}
+
+/* ---- consumer ---- */
+
+struct pkt {
+    uint32_t size, checksum, tid, npk, index;
+    uint64_t total;
+};
+
+/* Each field is read from shared memory exactly once; only these copies are trusted. */
+static void read_header(const struct smipc_packet_hdr *h, struct pkt *out)
+{
+    const volatile struct smipc_packet_hdr *v = (const volatile struct smipc_packet_hdr *)h;
+    out->size = v->size;
+    out->checksum = v->checksum;
+    out->tid = v->transfer_id;
+    out->npk = v->packet_count;
+    out->index = v->packet_index;
+    out->total = v->total_size;
+}
+
+static uint64_t packets_for(uint64_t total, uint32_t ps)
+{
+    return total ? (total + ps - 1) / ps : 1;
+}
+
+static uint32_t expected_size(uint64_t total, uint32_t ps, uint32_t index)
+{
+    uint64_t left = total - (uint64_t)index * ps;
+    return left < ps ? (uint32_t)left : ps;
+}
+
+/* The framing every packet must obey, whatever the peer wrote. */
+static int packet_valid(const struct smipc_link *l, const struct pkt *k)
+{
+    uint32_t ps = l->rx.packet_size;
+    return k->total <= l->max_message_size && k->npk == packets_for(k->total, ps) &&
+           k->index < k->npk && k->size == expected_size(k->total, ps, k->index);
+}
+
+static int aborted(const struct smipc_link *l, uint32_t tid)
+{
+    return atomic_load_explicit(&l->rx.hdr->aborted, memory_order_acquire) == tid;
+}
+
+int smipc_link_rx_ready(const struct smipc_link *l)
+{
+    return slot_full(&l->rx, l->rx_pos) || (l->part.active && aborted(l, l->part.tid));
+}
+
+int smipc_link_rx_idle(const struct smipc_link *l)
+{
+    return !l->part.active && slot_full(&l->rx, l->rx_pos);
+}
+
+void smipc_link_wake_producer(struct smipc_link *l)
+{
+    struct smipc_ring_hdr *h = l->rx.hdr;
+    if (atomic_load_explicit(&h->tx_waiting, memory_order_relaxed) &&
+        atomic_exchange_explicit(&h->tx_waiting, 0, memory_order_relaxed)) {
+        smipc_efd_signal(l->rx.room_efd);
+        SMIPC_STAT_ADD(l->stats.wakeups_sent, 1);
+    }
+}
+
+static void release_packet(struct smipc_link *l)
+{
+    struct smipc_ring *r = &l->rx;
+    atomic_store_explicit(&slot_at(r, l->rx_pos)->lock, SMIPC_PACKET_FREE,
+                          memory_order_release);
+    l->rx_pos = pos_add(r, l->rx_pos, 1);
+    l->rx_seq++;
+    atomic_store_explicit(&r->hdr->front, l->rx_seq, memory_order_relaxed);
+    /* Pairs with the producer's fence in wait_room. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&r->hdr->tx_waiting, memory_order_relaxed)) {
+        uint32_t want = atomic_load_explicit(&r->hdr->free, memory_order_relaxed);
+        if ((int32_t)(l->rx_seq - want) >= 0)
+            smipc_link_wake_producer(l);
+    }
+}
+
+static void finish_transfer(struct smipc_link *l)
+{
+    struct smipc_rx_partial *p = &l->part;
+    l->rx_expect = p->tid + 1;
+    free(p->stash);
+    memset(p, 0, sizeof *p);
+}
+
+void smipc_link_discard(struct smipc_link *l)
+{
+    if (l->part.active)
+        finish_transfer(l);
+}
+
+int smipc_link_park(struct smipc_link *l)
+{
+    struct smipc_rx_partial *p = &l->part;
+    if (!p->active || p->stash || p->discard)
+        return SMIPC_OK;
+    p->stash = malloc(p->total ? p->total : 1);
+    if (!p->stash) {
+        /* Cannot keep it: drop the rest of this one message, and say so. */
+        p->discard = 1;
+        p->dst = NULL;
+        return SMIPC_ENOMEM;
+    }
+    memcpy(p->stash, p->dst, p->got);
+    p->dst = p->stash;
+    return SMIPC_OK;
+}
+
+/* Copies one packet's data to dst (NULL: nowhere) and checks its checksum. */
+static int take_data(struct smipc_link *l, const struct pkt *k, unsigned char *dst)
+{
+    const unsigned char *src = (const unsigned char *)(slot_at(&l->rx, l->rx_pos) + 1);
+    if (l->checksum) {
+        struct crc_fields f = {k->size, k->tid, k->npk, k->index, k->total};
+        uint32_t crc = smipc_crc32c(0, &f, sizeof f);
+        crc = dst ? smipc_crc32c_copy(dst, src, k->size, crc) : smipc_crc32c(crc, src, k->size);
+        if (crc != k->checksum) {
+            SMIPC_STAT_ADD(l->stats.checksum_failures, 1);
+            return SMIPC_EPROTO;
+        }
+    } else if (dst && k->size) {
+        memcpy(dst, src, k->size);
+    }
+    return SMIPC_OK;
+}
+
+int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len)
+{
+    struct smipc_rx_partial *p = &l->part;
+    struct pkt k;
+    for (;;) {
+        if (!p->active) {
+            if (!slot_full(&l->rx, l->rx_pos))
+                return SMIPC_AGAIN;
+            read_header(slot_at(&l->rx, l->rx_pos), &k);
+            if (!packet_valid(l, &k) || k.index != 0 || k.tid != l->rx_expect)
+                return SMIPC_EPROTO;
+            if (k.total > cap) {
+                *len = (size_t)k.total;
+                return SMIPC_ETOOSMALL;
+            }
+            p->active = 1;
+            p->tid = k.tid;
+            p->npk = k.npk;
+            p->total = k.total;
+            p->dst = buf;
+        } else if (p->stash && p->total > cap) {
+            *len = (size_t)p->total;
+            return SMIPC_ETOOSMALL;
+        }
+        while (p->index < p->npk) {
+            if (!slot_full(&l->rx, l->rx_pos)) {
+                if (!aborted(l, p->tid))
+                    return SMIPC_AGAIN;
+                finish_transfer(l); /* the producer gave this one up */
+                break;
+            }
+            read_header(slot_at(&l->rx, l->rx_pos), &k);
+            if (k.tid != p->tid || k.index != p->index) {
+                /* a new transfer may begin only after the producer aborted this one */
+                if (k.index == 0 && k.tid == p->tid + 1 && aborted(l, p->tid)) {
+                    finish_transfer(l);
+                    break;
+                }
+                return SMIPC_EPROTO;
+            }
+            if (!packet_valid(l, &k) || k.npk != p->npk || k.total != p->total)
+                return SMIPC_EPROTO;
+            int rc = take_data(l, &k, p->dst ? p->dst + p->got : NULL);
+            if (rc)
+                return rc;
+            release_packet(l);
+            p->got += k.size;
+            p->index++;
+        }
+        if (!p->active)
+            continue; /* aborted: look at the next message */
+        if (p->discard) {
+            finish_transfer(l);
+            continue;
+        }
+        if (p->stash)
+            memcpy(buf, p->stash, (size_t)p->total);
+        *len = (size_t)p->total;
+        SMIPC_STAT_ADD(l->stats.msgs_in, 1);
+        SMIPC_STAT_ADD(l->stats.bytes_in, p->total);
+        finish_transfer(l);
+        return SMIPC_OK;
+    }
+}
+
+static int rx_ready_cb(void *p)
+{
+    return smipc_link_rx_ready(p);
+}
+
+int smipc_link_arm_rx(struct smipc_link *l)
+{
+    atomic_store_explicit(&l->rx.hdr->rx_waiting, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    return smipc_link_rx_ready(l);
+}
+
+void smipc_link_disarm_rx(struct smipc_link *l)
+{
+    atomic_store_explicit(&l->rx.hdr->rx_waiting, 0, memory_order_relaxed);
+}
+
+int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
+{
+    if (smipc_spin(&l->rx_spin, rx_ready_cb, l, deadline))
+        return SMIPC_OK;
+    for (;;) {
+        smipc_link_wake_producer(l);
+        if (smipc_link_arm_rx(l)) {
+            smipc_link_disarm_rx(l);
+            return SMIPC_OK;
+        }
+        int rc = link_closed_status(l);
+        if (rc)
+            return rc;
+        /* On timeout the flag stays armed: an event loop polling our fd must be told. */
+        if (smipc_now_ns() >= deadline)
+            return SMIPC_ETIMEDOUT;
+        SMIPC_STAT_ADD(l->stats.sleeps, 1);
+        rc = smipc_sleep2(l->rx.data_efd, l->ctl_fd, deadline);
+        if (rc == SMIPC_ECLOSED) {
+            int open = SMIPC_LINK_OPEN;
+            atomic_compare_exchange_strong(&l->state, &open, SMIPC_LINK_GONE);
+            /* what the peer sent before it went is still delivered */
+            return smipc_link_rx_ready(l) ? SMIPC_OK : link_closed_status(l);
+        }
+        if (rc)
+            return rc;
+    }
+}

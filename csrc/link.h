@@ -1,0 +1,93 @@
+/* One side's view of a connection: the ring it writes, the ring it reads, the control
+ * socket that says when the peer is gone, and the state of the transfer in progress.
+ * The client and every server connection are a link; the framing lives here once. */
+#ifndef SMIPC_LINK_H
+#define SMIPC_LINK_H
+
+#include "layout.h"
+#include "wait.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct smipc_ring {
+    struct smipc_ring_hdr *hdr;
+    unsigned char *packets;
+    /* private copies, validated once: never re-read from shared memory */
+    uint32_t count, packet_size, stride;
+    int data_efd; /* the consumer sleeps on it, the producer signals it */
+    int room_efd; /* the producer sleeps on it, the consumer signals it */
+};
+
+/* A message being received, possibly across several calls. */
+struct smipc_rx_partial {
+    int active;
+    int discard; /* the rest of this transfer is dropped (it could not be kept) */
+    uint32_t tid, npk, index;
+    uint64_t total, got;
+    unsigned char *dst;   /* the caller's buffer, or stash once parked */
+    unsigned char *stash; /* heap copy of a transfer interrupted mid-way */
+};
+
+/* Counters for `smipc stat`; written by one side only, read racily by design. */
+struct smipc_link_stats {
+    _Atomic uint64_t msgs_out, bytes_out, msgs_in, bytes_in;
+    _Atomic uint64_t sleeps, wakeups_sent, aborts, checksum_failures;
+};
+
+enum smipc_link_state { SMIPC_LINK_OPEN = 0, SMIPC_LINK_GONE, SMIPC_LINK_BROKEN };
+
+struct smipc_link {
+    struct smipc_ring tx, rx;
+    int ctl_fd;
+    int checksum;
+    uint64_t max_message_size;
+    _Atomic int state;
+    /* producer side, under the sender's lock */
+    uint32_t tx_pos, tx_seq, tx_tid;
+    struct smipc_spin tx_spin;
+    /* consumer side, under the receiver's lock */
+    uint32_t rx_pos, rx_seq, rx_expect;
+    struct smipc_rx_partial part;
+    struct smipc_spin rx_spin;
+    struct smipc_link_stats stats;
+};
+
+#define SMIPC_STAT_ADD(field, n)                                                             \
+    atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
+                          memory_order_relaxed)
+
+/* ring 0 carries client->server, ring 1 server->client. efds: c2s data, c2s room,
+ * s2c data, s2c room. Params were validated by the caller (segment.c). */
+void smipc_link_init(struct smipc_link *l, void *segment, int is_server, const int efds[4],
+                     int ctl_fd);
+void smipc_link_release(struct smipc_link *l); /* frees the stash; closes nothing */
+
+/* Sends one whole message, waiting for room until the deadline. */
+int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t deadline);
+
+/* Takes whatever packets are ready without waiting. SMIPC_OK: a whole message is in buf
+ * and *len is its length; SMIPC_ETOOSMALL: *len is the size needed, nothing consumed;
+ * SMIPC_AGAIN: nothing (more) yet; SMIPC_EPROTO: the peer broke the framing. While a
+ * transfer is in progress the caller passes the same buffer again or parks first. */
+int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len);
+/* Moves a transfer in progress out of the caller's buffer so the call can return. */
+int smipc_link_park(struct smipc_link *l);
+/* Forgets a transfer in progress (peer died mid-message). */
+void smipc_link_discard(struct smipc_link *l);
+/* 1 when recv_some would make progress: a packet is ready, or the transfer in progress
+ * was aborted by the producer. */
+int smipc_link_rx_ready(const struct smipc_link *l);
+/* 1 when a message (or its first packet) is queued and no transfer is under way. */
+int smipc_link_rx_idle(const struct smipc_link *l);
+
+/* Spin, then sleep until rx is ready. SMIPC_OK, SMIPC_ETIMEDOUT, SMIPC_ECLOSED. */
+int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline);
+/* Asks the producer to signal rx.data_efd on its next packet; 1 if data is there already. */
+int smipc_link_arm_rx(struct smipc_link *l);
+void smipc_link_disarm_rx(struct smipc_link *l);
+/* Wakes a producer sleeping for room in our rx ring (before we sleep ourselves). */
+void smipc_link_wake_producer(struct smipc_link *l);
+
+#endif

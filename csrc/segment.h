@@ -1,0 +1,25 @@
+/* The per-connection shared segment: a sealed memfd holding two rings. */
+#ifndef SMIPC_SEGMENT_H
+#define SMIPC_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct smipc_seg_params {
+    uint32_t packet_size, ring_packets, flags;
+    uint64_t max_message_size;
+};
+
+#define SMIPC_SEGMENT_MAX ((uint64_t)1 << 30) /* 1 GiB per connection */
+
+/* Bytes the segment needs (page-rounded), or 0 when the parameters are out of range. */
+uint64_t smipc_segment_size(const struct smipc_seg_params *p);
+/* Server: a new sealed memfd, mapped, headers written. */
+int smipc_segment_create(const struct smipc_seg_params *p, uint64_t client_id, int *memfd,
+                         void **map, size_t *size);
+/* Client: maps the server's memfd after checking its size, seals and header against
+ * what the handshake said. */
+int smipc_segment_map(int memfd, const struct smipc_seg_params *p, uint64_t client_id,
+                      void **map, size_t *size);
+
+#endif

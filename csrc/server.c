@@ -1,0 +1,550 @@
+/* smipc_server_*: open a name, then receive round-robin, send, broadcast. */
+#include "clock.h"
+#include "server_internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STALL_NS 2000000 /* how long one client's half-sent message may hold up the rest */
+
+SMIPC_EXPORT void smipc_server_config_init(smipc_server_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_clients = 64;
+    cfg->packet_size = 4096;
+    cfg->ring_packets = 64;
+    cfg->max_message_size = (uint64_t)64 << 20;
+}
+
+static int config_valid(const smipc_server_config *cfg, struct smipc_seg_params *p)
+{
+    for (size_t i = 0; i < sizeof cfg->reserved / sizeof cfg->reserved[0]; i++)
+        if (cfg->reserved[i])
+            return 0;
+    if (cfg->max_clients < 1 || cfg->max_clients > (1u << 20))
+        return 0;
+    if (cfg->flags & ~(uint32_t)(SMIPC_NO_CHECKSUM | SMIPC_ALLOW_ANY_UID))
+        return 0;
+    p->packet_size = cfg->packet_size;
+    p->ring_packets = cfg->ring_packets;
+    p->max_message_size = cfg->max_message_size;
+    p->flags = (cfg->flags & SMIPC_NO_CHECKSUM) ? 0 : SMIPC_SEG_CHECKSUM;
+    if (!smipc_segment_size(p))
+        return 0;
+    /* packet counts travel as 32 bits */
+    return cfg->max_message_size <= ((uint64_t)1 << 40) &&
+           cfg->max_message_size / cfg->packet_size < UINT32_MAX;
+}
+
+/* ---- lifetime ---- */
+
+static void server_forked_child(struct smipc_forkable *f)
+{
+    smipc_server *srv = (smipc_server *)f;
+    smipc_close_fd(&srv->listen_fd);
+    smipc_close_fd(&srv->thread_epfd);
+    smipc_close_fd(&srv->stop_efd);
+    smipc_close_fd(&srv->recv_epfd);
+    smipc_close_fd(&srv->notify_efd);
+    for (size_t i = 0; i < srv->nconns; i++) {
+        struct smipc_conn *c = srv->conns[i];
+        smipc_close_fd(&c->ctl_fd);
+        for (int k = 0; k < 4; k++)
+            smipc_close_fd(&c->efds[k]);
+        c->map = NULL; /* MADV_DONTFORK: not mapped here */
+        c->link.ctl_fd = -1;
+    }
+    for (struct smipc_pending *p = srv->pending; p; p = p->next)
+        smipc_close_fd(&p->fd);
+    srv->thread_running = 0; /* only the forking thread exists in the child */
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void server_fork_prepare(struct smipc_forkable *f)
+{
+    pthread_mutex_lock(&((smipc_server *)f)->lock);
+}
+
+static void server_fork_parent(struct smipc_forkable *f)
+{
+    pthread_mutex_unlock(&((smipc_server *)f)->lock);
+}
+
+/* Frees everything. In a forked child only memory: descriptors are already closed, the
+ * segments are not mapped, and the thread does not exist. */
+static void server_free(smipc_server *srv)
+{
+    int child = smipc_fork_inherited(&srv->fork);
+    if (!child) {
+        smipc_server_thread_stop(srv);
+        struct stat st;
+        if (srv->listen_fd >= 0 && stat(srv->path, &st) == 0 && st.st_ino == srv->sock_ino &&
+            st.st_dev == srv->sock_dev)
+            unlink(srv->path);
+    }
+    smipc_close_fd(&srv->listen_fd);
+    while (srv->nconns)
+        smipc_conn_remove_at(srv, srv->nconns - 1);
+    while (srv->pending) {
+        struct smipc_pending *p = srv->pending;
+        srv->pending = p->next;
+        smipc_close_fd(&p->fd);
+        free(p);
+    }
+    free(srv->conns);
+    smipc_close_fd(&srv->thread_epfd);
+    smipc_close_fd(&srv->stop_efd);
+    smipc_close_fd(&srv->recv_epfd);
+    smipc_close_fd(&srv->notify_efd);
+    if (!child) {
+        pthread_mutex_destroy(&srv->lock);
+        pthread_mutex_destroy(&srv->recv_lock);
+    }
+    free(srv);
+}
+
+/* Binds the socket, taking over a name whose server died. The directory lock makes the
+ * probe-unlink-bind sequence atomic against another server doing the same. */
+static int bind_name(smipc_server *srv, const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == EACCES ? SMIPC_EACCES : SMIPC_ESYS;
+    if (flock(dfd, LOCK_EX) != 0) {
+        SMIPC_KEEP_ERRNO(close(dfd));
+        return SMIPC_ESYS;
+    }
+    int rc = SMIPC_OK;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, srv->path, strlen(srv->path) + 1); /* fits: checked by name_resolve */
+    struct stat st;
+    if (lstat(srv->path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            rc = SMIPC_EEXIST; /* not ours to remove */
+        } else {
+            int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (probe < 0) {
+                rc = SMIPC_ESYS;
+            } else if (connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0 ||
+                       errno == EAGAIN) {
+                rc = SMIPC_EEXIST; /* answered (or backlog full): alive */
+            } else if (errno == ECONNREFUSED) {
+                if (unlink(srv->path) != 0 && errno != ENOENT)
+                    rc = errno == EACCES || errno == EPERM ? SMIPC_EACCES : SMIPC_ESYS;
+            } else {
+                rc = errno == EACCES ? SMIPC_EACCES : SMIPC_ESYS;
+            }
+            if (probe >= 0)
+                SMIPC_KEEP_ERRNO(close(probe));
+        }
+    }
+    if (!rc) {
+        srv->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (srv->listen_fd < 0)
+            rc = SMIPC_ESYS;
+        else if (bind(srv->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+            rc = errno == EACCES ? SMIPC_EACCES : errno == EADDRINUSE ? SMIPC_EEXIST : SMIPC_ESYS;
+        else if (chmod(srv->path, 0600) != 0 || listen(srv->listen_fd, SOMAXCONN) != 0 ||
+                 stat(srv->path, &st) != 0)
+            rc = SMIPC_ESYS;
+        else {
+            srv->sock_dev = st.st_dev;
+            srv->sock_ino = st.st_ino;
+        }
+        if (rc)
+            SMIPC_KEEP_ERRNO(smipc_close_fd(&srv->listen_fd));
+    }
+    SMIPC_KEEP_ERRNO(close(dfd)); /* releases the lock */
+    return rc;
+}
+
+SMIPC_EXPORT int smipc_server_open(smipc_server **out, const char *name,
+                                   const smipc_server_config *cfg)
+{
+    if (!out)
+        return SMIPC_EINVAL;
+    *out = NULL;
+    smipc_server_config defaults;
+    if (!cfg) {
+        smipc_server_config_init(&defaults);
+        cfg = &defaults;
+    }
+    struct smipc_seg_params params;
+    if (!config_valid(cfg, &params))
+        return SMIPC_EINVAL;
+    char dir[PATH_MAX];
+    smipc_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return SMIPC_ENOMEM;
+    srv->cfg = *cfg;
+    srv->params = params;
+    srv->listen_fd = srv->thread_epfd = srv->stop_efd = srv->recv_epfd = srv->notify_efd = -1;
+    srv->next_id = 1;
+    srv->started_ns = smipc_now_ns();
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_mutex_init(&srv->recv_lock, NULL);
+    smipc_spin_init(&srv->recv_spin);
+    srv->fork.prepare = server_fork_prepare;
+    srv->fork.parent = server_fork_parent;
+    srv->fork.child = server_forked_child;
+    smipc_fork_register(&srv->fork);
+
+    int rc = smipc_name_resolve(name, 1, srv->path, dir);
+    if (!rc)
+        rc = bind_name(srv, dir);
+    if (!rc) {
+        srv->thread_epfd = epoll_create1(EPOLL_CLOEXEC);
+        srv->recv_epfd = epoll_create1(EPOLL_CLOEXEC);
+        srv->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        srv->notify_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+        if (srv->thread_epfd < 0 || srv->recv_epfd < 0 || srv->stop_efd < 0 ||
+            srv->notify_efd < 0 ||
+            epoll_ctl(srv->recv_epfd, EPOLL_CTL_ADD, srv->notify_efd, &ev) != 0)
+            rc = SMIPC_ESYS;
+    }
+    if (!rc)
+        rc = smipc_server_thread_start(srv);
+    if (rc) {
+        smipc_fork_unregister(&srv->fork);
+        SMIPC_KEEP_ERRNO(server_free(srv));
+        return rc;
+    }
+    *out = srv;
+    return SMIPC_OK;
+}
+
+SMIPC_EXPORT void smipc_server_close(smipc_server *srv)
+{
+    if (!srv)
+        return;
+    smipc_fork_unregister(&srv->fork);
+    server_free(srv);
+}
+
+static int usable(const smipc_server *srv)
+{
+    return smipc_fork_inherited(&srv->fork) ? SMIPC_ECLOSED : SMIPC_OK;
+}
+
+/* ---- receiving ---- */
+
+/* The next connection, after the one served last, with something to read. */
+static struct smipc_conn *pick_ready(smipc_server *srv)
+{
+    struct smipc_conn *found = NULL;
+    int gone = 0;
+    pthread_mutex_lock(&srv->lock);
+    size_t n = srv->nconns;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (srv->rr + k) % n;
+        struct smipc_conn *c = srv->conns[i];
+        if (smipc_link_rx_ready(&c->link)) {
+            srv->rr = i + 1;
+            smipc_conn_ref(c);
+            found = c;
+            break;
+        }
+        gone |= atomic_load_explicit(&c->link.state, memory_order_relaxed) != SMIPC_LINK_OPEN;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    if (!found && gone)
+        smipc_server_reap(srv);
+    return found;
+}
+
+static int any_ready(void *arg)
+{
+    smipc_server *srv = arg;
+    int ready = 0;
+    pthread_mutex_lock(&srv->lock);
+    for (size_t i = 0; i < srv->nconns && !ready; i++)
+        ready = smipc_link_rx_ready(&srv->conns[i]->link);
+    pthread_mutex_unlock(&srv->lock);
+    return ready || atomic_load_explicit(&srv->reap_wanted, memory_order_relaxed);
+}
+
+/* Arms every connection's rx_waiting flag; 1 if one is ready already. */
+static int arm_all(smipc_server *srv)
+{
+    int ready = 0;
+    pthread_mutex_lock(&srv->lock);
+    for (size_t i = 0; i < srv->nconns; i++) {
+        struct smipc_conn *c = srv->conns[i];
+        smipc_link_wake_producer(&c->link); /* never sleep while a client waits on us */
+        ready |= smipc_link_arm_rx(&c->link);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return ready;
+}
+
+/* Empties the eventfds that epoll reports, so a level-triggered fd quietens. */
+static int drain_events(smipc_server *srv, int timeout_ms)
+{
+    struct epoll_event evs[64];
+    int n = epoll_wait(srv->recv_epfd, evs, 64, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? SMIPC_OK : SMIPC_ESYS;
+    pthread_mutex_lock(&srv->lock);
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.u64 == 0) {
+            smipc_efd_drain(srv->notify_efd);
+            continue;
+        }
+        long k = smipc_conn_find(srv, evs[i].data.u64);
+        if (k >= 0)
+            smipc_efd_drain(srv->conns[k]->link.rx.data_efd);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return SMIPC_OK;
+}
+
+static int wait_any(smipc_server *srv, int64_t deadline)
+{
+    if (smipc_spin(&srv->recv_spin, any_ready, srv, deadline))
+        return SMIPC_OK;
+    if (arm_all(srv) || atomic_load(&srv->reap_wanted))
+        return SMIPC_OK;
+    if (smipc_now_ns() >= deadline)
+        return SMIPC_ETIMEDOUT; /* flags stay armed for event loops */
+    return drain_events(srv, smipc_poll_ms(deadline));
+}
+
+static void drop_broken(smipc_server *srv, struct smipc_conn *c)
+{
+    atomic_store(&c->link.state, SMIPC_LINK_BROKEN);
+    shutdown(c->ctl_fd, SHUT_RDWR); /* the client learns at once */
+    smipc_server_reap(srv);
+}
+
+/* Reads one message from c, waiting a little for the rest of one already started. */
+static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t cap,
+                      size_t *len, int64_t deadline)
+{
+    struct smipc_link *l = &c->link;
+    for (;;) {
+        int rc = smipc_link_recv_some(l, buf, cap, len);
+        if (rc == SMIPC_OK || rc == SMIPC_ETOOSMALL)
+            return rc;
+        if (rc == SMIPC_EPROTO) {
+            drop_broken(srv, c);
+            return rc;
+        }
+        if (!l->part.active)
+            return SMIPC_AGAIN;
+        /* Mid-message: the rest is normally microseconds away. Do not let one slow or
+         * hostile client hold the others up, though: after a short stall, park it. */
+        int64_t now = smipc_now_ns(), until = deadline;
+        pthread_mutex_lock(&srv->lock);
+        int alone = srv->nconns <= 1;
+        pthread_mutex_unlock(&srv->lock);
+        if (!alone && deadline - now > STALL_NS)
+            until = now + STALL_NS;
+        rc = smipc_link_wait_rx(l, until);
+        if (rc == SMIPC_OK)
+            continue;
+        if (rc == SMIPC_ETIMEDOUT) {
+            rc = smipc_link_park(l);
+            if (rc)
+                return rc;
+            return smipc_now_ns() >= deadline ? SMIPC_ETIMEDOUT : SMIPC_AGAIN;
+        }
+        if (rc == SMIPC_ECLOSED) {
+            smipc_link_discard(l); /* cut off mid-message: never delivered */
+            smipc_server_reap(srv);
+            return SMIPC_AGAIN;
+        }
+        return rc;
+    }
+}
+
+/* In event-loop mode the fd stays readable while any message is queued. */
+static void keep_fd_level(smipc_server *srv)
+{
+    if (!atomic_load_explicit(&srv->fd_mode, memory_order_relaxed))
+        return;
+    if (arm_all(srv))
+        smipc_efd_signal(srv->notify_efd);
+}
+
+static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size_t *len,
+                       int64_t deadline)
+{
+    size_t cap = *len;
+    if (atomic_load_explicit(&srv->fd_mode, memory_order_relaxed))
+        drain_events(srv, 0);
+    if (atomic_load(&srv->reap_wanted))
+        smipc_server_reap(srv);
+    for (;;) {
+        struct smipc_conn *c = pick_ready(srv);
+        if (c) {
+            int rc = serve_conn(srv, c, buf, cap, len, deadline);
+            smipc_client_id id = c->id;
+            smipc_conn_unref(c);
+            if (rc != SMIPC_AGAIN) {
+                if (from && rc != SMIPC_ETIMEDOUT && rc != SMIPC_ENOMEM)
+                    *from = id;
+                if (rc != SMIPC_ETIMEDOUT)
+                    keep_fd_level(srv);
+                return rc;
+            }
+            continue;
+        }
+        int rc = wait_any(srv, deadline);
+        if (rc)
+            return rc;
+    }
+}
+
+SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf,
+                                   size_t *len, int timeout_ms)
+{
+    if (!srv || !len || (!buf && *len))
+        return SMIPC_EINVAL;
+    int rc = usable(srv);
+    if (rc)
+        return rc;
+    int64_t deadline = smipc_deadline(timeout_ms);
+    rc = smipc_lock_until(&srv->recv_lock, deadline);
+    if (rc)
+        return rc;
+    rc = recv_locked(srv, from, buf, len, deadline);
+    pthread_mutex_unlock(&srv->recv_lock);
+    /* A departure seen while we held the lock is reaped now (see reap_soon). */
+    if (atomic_load(&srv->reap_wanted))
+        smipc_server_reap_soon(srv);
+    return rc;
+}
+
+/* ---- sending ---- */
+
+static int send_one(struct smipc_conn *c, const void *buf, size_t len, int64_t deadline)
+{
+    if (atomic_load(&c->link.state) != SMIPC_LINK_OPEN)
+        return SMIPC_ECLOSED;
+    int rc = smipc_lock_until(&c->send_lock, deadline);
+    if (rc)
+        return rc;
+    rc = smipc_link_send(&c->link, buf, len, deadline);
+    pthread_mutex_unlock(&c->send_lock);
+    return rc;
+}
+
+SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const void *buf,
+                                   size_t len, int timeout_ms)
+{
+    if (!srv || (!buf && len))
+        return SMIPC_EINVAL;
+    int rc = usable(srv);
+    if (rc)
+        return rc;
+    if (len > srv->params.max_message_size)
+        return SMIPC_EMSGSIZE;
+    int64_t deadline = smipc_deadline(timeout_ms);
+    pthread_mutex_lock(&srv->lock);
+    long i = smipc_conn_find(srv, to);
+    struct smipc_conn *c = i >= 0 ? srv->conns[i] : NULL;
+    if (c)
+        smipc_conn_ref(c);
+    pthread_mutex_unlock(&srv->lock);
+    if (!c)
+        return SMIPC_ENOCLIENT;
+    rc = send_one(c, buf, len, deadline);
+    smipc_conn_unref(c);
+    return rc;
+}
+
+SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size_t len,
+                                        int timeout_ms, size_t *delivered)
+{
+    if (delivered)
+        *delivered = 0;
+    if (!srv || (!buf && len))
+        return SMIPC_EINVAL;
+    int rc = usable(srv);
+    if (rc)
+        return rc;
+    if (len > srv->params.max_message_size)
+        return SMIPC_EMSGSIZE;
+    int64_t deadline = smipc_deadline(timeout_ms);
+    pthread_mutex_lock(&srv->lock);
+    size_t n = 0;
+    struct smipc_conn **snap = malloc((srv->nconns ? srv->nconns : 1) * sizeof *snap);
+    if (snap)
+        for (size_t i = 0; i < srv->nconns; i++)
+            if (atomic_load(&srv->conns[i]->link.state) == SMIPC_LINK_OPEN) {
+                snap[n++] = srv->conns[i];
+                smipc_conn_ref(srv->conns[i]);
+            }
+    pthread_mutex_unlock(&srv->lock);
+    if (!snap)
+        return SMIPC_ENOMEM;
+    size_t ok = 0;
+    int first = SMIPC_OK;
+    for (size_t i = 0; i < n; i++) {
+        int r = send_one(snap[i], buf, len, deadline);
+        if (r == SMIPC_OK)
+            ok++;
+        else if (r != SMIPC_ECLOSED && !first)
+            first = r; /* a client that died meanwhile is not an error, just not counted */
+        smipc_conn_unref(snap[i]);
+    }
+    free(snap);
+    if (delivered)
+        *delivered = ok;
+    return first;
+}
+
+/* ---- inspecting ---- */
+
+SMIPC_EXPORT int smipc_server_clients(smipc_server *srv, smipc_client_id *ids, size_t cap,
+                                      size_t *count)
+{
+    if (!srv || !count || (!ids && cap))
+        return SMIPC_EINVAL;
+    int rc = usable(srv);
+    if (rc)
+        return rc;
+    size_t n = 0;
+    pthread_mutex_lock(&srv->lock);
+    for (size_t i = 0; i < srv->nconns; i++) {
+        struct smipc_conn *c = srv->conns[i];
+        if (atomic_load(&c->link.state) != SMIPC_LINK_OPEN)
+            continue;
+        if (n < cap)
+            ids[n] = c->id;
+        n++;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    *count = n;
+    return SMIPC_OK;
+}
+
+SMIPC_EXPORT int smipc_server_fd(smipc_server *srv)
+{
+    if (!srv)
+        return SMIPC_EINVAL;
+    if (usable(srv))
+        return SMIPC_ECLOSED;
+    if (!atomic_exchange(&srv->fd_mode, 1))
+        keep_fd_level(srv);
+    return srv->recv_epfd;
+}
+
+SMIPC_EXPORT int smipc_server_config_of(const smipc_server *srv, smipc_server_config *cfg)
+{
+    if (!srv || !cfg)
+        return SMIPC_EINVAL;
+    *cfg = srv->cfg;
+    return SMIPC_OK;
+}

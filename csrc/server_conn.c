@@ -1,0 +1,136 @@
+/* Connection objects and the server's table of them. A connection's descriptors and
+ * memory live until its last reference goes, so no thread ever uses a closed fd. */
+#include "clock.h"
+#include "server_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void conn_free(struct smipc_conn *c)
+{
+    smipc_close_fd(&c->ctl_fd);
+    for (int i = 0; i < 4; i++)
+        smipc_close_fd(&c->efds[i]);
+    if (c->map)
+        munmap(c->map, c->map_size);
+    smipc_link_release(&c->link);
+    pthread_mutex_destroy(&c->send_lock);
+    free(c);
+}
+
+void smipc_conn_ref(struct smipc_conn *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void smipc_conn_unref(struct smipc_conn *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        conn_free(c);
+}
+
+int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *memfd,
+                      struct smipc_conn **out)
+{
+    struct smipc_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return SMIPC_ENOMEM;
+    c->ctl_fd = -1;
+    for (int i = 0; i < 4; i++)
+        c->efds[i] = -1;
+    pthread_mutex_init(&c->send_lock, NULL);
+    atomic_init(&c->refs, 1);
+    pthread_mutex_lock(&srv->lock);
+    c->id = srv->next_id++;
+    pthread_mutex_unlock(&srv->lock);
+    int rc = smipc_segment_create(&srv->params, c->id, memfd, &c->map, &c->map_size);
+    for (int i = 0; !rc && i < 4; i++) {
+        c->efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (c->efds[i] < 0)
+            rc = SMIPC_ESYS;
+    }
+    if (rc) {
+        SMIPC_KEEP_ERRNO(conn_free(c));
+        return rc;
+    }
+    c->ctl_fd = ctl_fd;
+    c->pid = pid;
+    c->uid = uid;
+    c->connected_ns = smipc_now_ns();
+    smipc_link_init(&c->link, c->map, 1, c->efds, ctl_fd);
+    *out = c;
+    return SMIPC_OK;
+}
+
+long smipc_conn_find(smipc_server *srv, smipc_client_id id)
+{
+    for (size_t i = 0; i < srv->nconns; i++)
+        if (srv->conns[i]->id == id)
+            return (long)i;
+    return -1;
+}
+
+int smipc_conn_add(smipc_server *srv, struct smipc_conn *c)
+{
+    if (srv->nconns == srv->cap) {
+        size_t cap = srv->cap ? srv->cap * 2 : 16;
+        struct smipc_conn **n = realloc(srv->conns, cap * sizeof *n);
+        if (!n)
+            return SMIPC_ENOMEM;
+        srv->conns = n;
+        srv->cap = cap;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = c->id};
+    if (epoll_ctl(srv->recv_epfd, EPOLL_CTL_ADD, c->link.rx.data_efd, &ev) != 0)
+        return SMIPC_ESYS;
+    srv->conns[srv->nconns++] = c;
+    return SMIPC_OK;
+}
+
+void smipc_conn_remove_at(smipc_server *srv, size_t i)
+{
+    struct smipc_conn *c = srv->conns[i];
+    memmove(&srv->conns[i], &srv->conns[i + 1], (srv->nconns - i - 1) * sizeof c);
+    srv->nconns--;
+    if (srv->rr > i)
+        srv->rr--;
+    epoll_ctl(srv->recv_epfd, EPOLL_CTL_DEL, c->link.rx.data_efd, NULL);
+    epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, c->ctl_fd, NULL);
+    /* Mark it so a sender still holding a reference stops at once. */
+    int open = SMIPC_LINK_OPEN;
+    atomic_compare_exchange_strong(&c->link.state, &open, SMIPC_LINK_GONE);
+    smipc_conn_unref(c);
+}
+
+void smipc_server_reap(smipc_server *srv)
+{
+    atomic_store(&srv->reap_wanted, 0);
+    pthread_mutex_lock(&srv->lock);
+    for (size_t i = srv->nconns; i-- > 0;) {
+        struct smipc_conn *c = srv->conns[i];
+        int st = atomic_load(&c->link.state);
+        if (st == SMIPC_LINK_OPEN)
+            continue;
+        /* Messages sent before the client went are still delivered; a message it was
+         * cut off in the middle of is not. */
+        if (st == SMIPC_LINK_GONE && smipc_link_rx_ready(&c->link))
+            continue;
+        smipc_link_discard(&c->link);
+        smipc_conn_remove_at(srv, i);
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
+void smipc_server_reap_soon(smipc_server *srv)
+{
+    atomic_store(&srv->reap_wanted, 1);
+    if (pthread_mutex_trylock(&srv->recv_lock) == 0) {
+        smipc_server_reap(srv);
+        pthread_mutex_unlock(&srv->recv_lock);
+    }
+    /* else the receive under way reaps before it returns */
+}

@@ -1,0 +1,92 @@
+/* The server's private structures, shared by server.c (the API), server_conn.c (the
+ * connection table) and server_thread.c (accepting and reaping in the background). */
+#ifndef SMIPC_SERVER_INTERNAL_H
+#define SMIPC_SERVER_INTERNAL_H
+
+#include "fork_guard.h"
+#include "internal.h"
+#include "link.h"
+#include "name.h"
+#include "segment.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#define SMIPC_HANDSHAKE_NS 5000000000LL /* a peer that says nothing for 5 s is dropped */
+#define SMIPC_PENDING_MAX 256           /* handshakes in flight at once */
+
+/* One connected client, as the server sees it. */
+struct smipc_conn {
+    struct smipc_link link;
+    smipc_client_id id;
+    _Atomic int refs; /* the table holds one; each call using it holds one */
+    pthread_mutex_t send_lock;
+    int ctl_fd;
+    int efds[4];
+    void *map;
+    size_t map_size;
+    pid_t pid;
+    uid_t uid;
+    int64_t connected_ns;
+};
+
+/* An accepted socket that has not said hello yet. */
+struct smipc_pending {
+    struct smipc_pending *next;
+    int fd;
+    int64_t deadline;
+    uid_t uid;
+    pid_t pid;
+};
+
+struct smipc_server {
+    struct smipc_forkable fork; /* first: the fork handlers cast back to the server */
+    smipc_server_config cfg;
+    struct smipc_seg_params params;
+    char path[SMIPC_PATH_MAX];
+    dev_t sock_dev;
+    ino_t sock_ino;
+    int listen_fd;
+    int thread_epfd; /* listener, stop, handshakes, control sockets */
+    int stop_efd;
+    int recv_epfd;  /* every connection's c2s data eventfd + notify: smipc_server_fd */
+    int notify_efd; /* departures, and fd-mode "still readable" */
+    pthread_t thread;
+    int thread_running;
+
+    pthread_mutex_t lock; /* the table, the pending list, next_id */
+    struct smipc_conn **conns;
+    size_t nconns, cap;
+    struct smipc_pending *pending;
+    size_t npending;
+    uint64_t next_id;
+
+    pthread_mutex_t recv_lock; /* one receiver at a time; owns every link's rx side */
+    size_t rr;                 /* round-robin cursor, under lock */
+    struct smipc_spin recv_spin;
+    _Atomic int reap_wanted;
+    _Atomic int fd_mode;
+    int64_t started_ns;
+};
+
+/* server_conn.c */
+int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *memfd,
+                      struct smipc_conn **out);
+void smipc_conn_ref(struct smipc_conn *c);
+void smipc_conn_unref(struct smipc_conn *c);
+/* Under srv->lock: the index of a connection, or -1. */
+long smipc_conn_find(smipc_server *srv, smipc_client_id id);
+/* Under srv->lock. */
+int smipc_conn_add(smipc_server *srv, struct smipc_conn *c);
+void smipc_conn_remove_at(smipc_server *srv, size_t i);
+/* With recv_lock held: drops connections that are gone and have nothing left to read. */
+void smipc_server_reap(smipc_server *srv);
+/* From any thread: reaps now if no receive is under way, else leaves it to that one. */
+void smipc_server_reap_soon(smipc_server *srv);
+
+/* server_thread.c */
+int smipc_server_thread_start(smipc_server *srv);
+void smipc_server_thread_stop(smipc_server *srv);
+
+#endif

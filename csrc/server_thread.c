@@ -1,0 +1,282 @@
+/* The server's own thread: accepts connections, runs handshakes, refuses what must be
+ * refused, and notices departures, whatever the application's threads are doing. */
+#include "clock.h"
+#include "control.h"
+#include "server_internal.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { TAG_LISTEN = 1, TAG_STOP, TAG_PENDING, TAG_CONN };
+#define TAG_SHIFT 56
+#define TAG_VALUE_MASK ((1ull << TAG_SHIFT) - 1)
+
+static uint64_t tagged(uint64_t tag, uint64_t value)
+{
+    return tag << TAG_SHIFT | value;
+}
+
+static void pending_unlink(smipc_server *srv, struct smipc_pending *p)
+{
+    for (struct smipc_pending **pp = &srv->pending; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            srv->npending--;
+            return;
+        }
+}
+
+/* Forgets a handshake; closes its socket unless it became a connection's. */
+static void pending_drop(smipc_server *srv, struct smipc_pending *p, int close_fd)
+{
+    pthread_mutex_lock(&srv->lock);
+    pending_unlink(srv, p);
+    pthread_mutex_unlock(&srv->lock);
+    epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, p->fd, NULL);
+    if (close_fd)
+        close(p->fd);
+    free(p);
+}
+
+static void accept_all(smipc_server *srv)
+{
+    for (;;) {
+        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or a transient error: the listener stays armed */
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        struct smipc_pending *p = NULL;
+        if (srv->npending < SMIPC_PENDING_MAX &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+            p = calloc(1, sizeof *p);
+        if (!p) {
+            close(fd);
+            continue;
+        }
+        p->fd = fd;
+        p->uid = cred.uid;
+        p->pid = cred.pid;
+        p->deadline = smipc_now_ns() + SMIPC_HANDSHAKE_NS;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tagged(TAG_PENDING, (uintptr_t)p)};
+        if (epoll_ctl(srv->thread_epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            free(p);
+            continue;
+        }
+        pthread_mutex_lock(&srv->lock);
+        p->next = srv->pending;
+        srv->pending = p;
+        srv->npending++;
+        pthread_mutex_unlock(&srv->lock);
+    }
+}
+
+static void reply(int fd, int status)
+{
+    struct smipc_welcome w;
+    memset(&w, 0, sizeof w);
+    w.magic = SMIPC_MAGIC;
+    w.version = SMIPC_PROTOCOL_VERSION;
+    w.status = status;
+    w.server_pid = (uint32_t)getpid();
+    smipc_ctl_send(fd, &w, sizeof w, NULL, 0);
+}
+
+static size_t live_clients(smipc_server *srv)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < srv->nconns; i++)
+        n += atomic_load(&srv->conns[i]->link.state) == SMIPC_LINK_OPEN;
+    return n;
+}
+
+static void welcome_client(smipc_server *srv, struct smipc_pending *p)
+{
+    struct smipc_conn *c;
+    int memfd = -1;
+    int rc = smipc_conn_create(srv, p->fd, p->pid, p->uid, &memfd, &c);
+    if (rc) {
+        reply(p->fd, rc == SMIPC_ENOMEM ? SMIPC_ENOMEM : SMIPC_ESYS);
+        pending_drop(srv, p, 1);
+        return;
+    }
+    struct smipc_welcome w;
+    memset(&w, 0, sizeof w);
+    w.magic = SMIPC_MAGIC;
+    w.version = SMIPC_PROTOCOL_VERSION;
+    w.status = SMIPC_OK;
+    w.flags = srv->params.flags;
+    w.client_id = c->id;
+    w.packet_size = srv->params.packet_size;
+    w.ring_packets = srv->params.ring_packets;
+    w.max_message_size = srv->params.max_message_size;
+    w.segment_size = c->map_size;
+    w.server_pid = (uint32_t)getpid();
+    int fds[SMIPC_WELCOME_FDS] = {memfd, c->efds[0], c->efds[1], c->efds[2], c->efds[3]};
+    rc = smipc_ctl_send(p->fd, &w, sizeof w, fds, SMIPC_WELCOME_FDS);
+    close(memfd);
+    /* The socket now belongs to the connection; its epoll entry changes meaning. */
+    pthread_mutex_lock(&srv->lock);
+    pending_unlink(srv, p);
+    if (!rc)
+        rc = smipc_conn_add(srv, c);
+    pthread_mutex_unlock(&srv->lock);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = tagged(TAG_CONN, c->id)};
+    if (rc || epoll_ctl(srv->thread_epfd, EPOLL_CTL_MOD, p->fd, &ev) != 0) {
+        epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, p->fd, NULL);
+        pthread_mutex_lock(&srv->lock);
+        long i = smipc_conn_find(srv, c->id);
+        if (i >= 0) {
+            smipc_conn_ref(c);
+            smipc_conn_remove_at(srv, (size_t)i);
+        }
+        pthread_mutex_unlock(&srv->lock);
+        smipc_conn_unref(c); /* closes the socket: the client sees the refusal */
+    }
+    free(p);
+}
+
+static void on_hello(smipc_server *srv, struct smipc_pending *p)
+{
+    struct smipc_hello h;
+    size_t got = 0;
+    int nfds = 0;
+    int rc = smipc_ctl_recv(p->fd, &h, sizeof h, &got, NULL, 0, &nfds);
+    if (rc == SMIPC_AGAIN)
+        return;
+    if (rc || got == 0) { /* a probe, or a peer that gave up: never a client */
+        pending_drop(srv, p, 1);
+        return;
+    }
+    if (got != sizeof h || h.magic != SMIPC_MAGIC || h.version != SMIPC_PROTOCOL_VERSION) {
+        reply(p->fd, SMIPC_EPROTO);
+        pending_drop(srv, p, 1);
+        return;
+    }
+    if (h.kind == SMIPC_HELLO_PROBE) {
+        reply(p->fd, SMIPC_OK);
+        pending_drop(srv, p, 1);
+        return;
+    }
+    int refuse = SMIPC_OK;
+    if (h.kind != SMIPC_HELLO_CONNECT)
+        refuse = SMIPC_EPROTO;
+    else if (p->uid != geteuid() && !(srv->cfg.flags & SMIPC_ALLOW_ANY_UID))
+        refuse = SMIPC_EACCES;
+    else {
+        pthread_mutex_lock(&srv->lock);
+        if (live_clients(srv) >= srv->cfg.max_clients)
+            refuse = SMIPC_EFULL;
+        pthread_mutex_unlock(&srv->lock);
+    }
+    if (refuse) {
+        reply(p->fd, refuse);
+        pending_drop(srv, p, 1);
+        return;
+    }
+    welcome_client(srv, p);
+}
+
+static void on_departure(smipc_server *srv, smipc_client_id id)
+{
+    pthread_mutex_lock(&srv->lock);
+    long i = smipc_conn_find(srv, id);
+    if (i >= 0) {
+        struct smipc_conn *c = srv->conns[i];
+        epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, c->ctl_fd, NULL);
+        int open = SMIPC_LINK_OPEN;
+        atomic_compare_exchange_strong(&c->link.state, &open, SMIPC_LINK_GONE);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    if (i < 0)
+        return;
+    smipc_efd_signal(srv->notify_efd); /* a sleeping receive looks again */
+    smipc_server_reap_soon(srv);
+}
+
+/* Closes handshakes that ran out of time; returns ms until the next one is due. */
+static int expire_pending(smipc_server *srv)
+{
+    int64_t now = smipc_now_ns(), next = SMIPC_FOREVER;
+    for (;;) {
+        struct smipc_pending *late = NULL;
+        pthread_mutex_lock(&srv->lock);
+        for (struct smipc_pending *p = srv->pending; p; p = p->next) {
+            if (p->deadline <= now) {
+                late = p;
+                break;
+            }
+            if (p->deadline < next)
+                next = p->deadline;
+        }
+        pthread_mutex_unlock(&srv->lock);
+        if (!late)
+            break;
+        pending_drop(srv, late, 1);
+    }
+    return smipc_poll_ms(next);
+}
+
+static void *server_thread(void *arg)
+{
+    smipc_server *srv = arg;
+    struct epoll_event evs[32];
+    for (;;) {
+        int timeout = expire_pending(srv);
+        int n = epoll_wait(srv->thread_epfd, evs, 32, timeout);
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64 >> TAG_SHIFT, value = evs[i].data.u64 & TAG_VALUE_MASK;
+            switch (tag) {
+            case TAG_STOP:
+                return NULL;
+            case TAG_LISTEN:
+                accept_all(srv);
+                break;
+            case TAG_PENDING:
+                on_hello(srv, (struct smipc_pending *)(uintptr_t)value);
+                break;
+            case TAG_CONN:
+                on_departure(srv, value);
+                break;
+            }
+        }
+    }
+}
+
+int smipc_server_thread_start(smipc_server *srv)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tagged(TAG_LISTEN, 0)};
+    if (epoll_ctl(srv->thread_epfd, EPOLL_CTL_ADD, srv->listen_fd, &ev) != 0)
+        return SMIPC_ESYS;
+    ev.data.u64 = tagged(TAG_STOP, 0);
+    if (epoll_ctl(srv->thread_epfd, EPOLL_CTL_ADD, srv->stop_efd, &ev) != 0)
+        return SMIPC_ESYS;
+    /* Signals belong to the application's threads, never to ours. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&srv->thread, NULL, server_thread, srv);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) {
+        errno = e;
+        return SMIPC_ESYS;
+    }
+    srv->thread_running = 1;
+    return SMIPC_OK;
+}
+
+void smipc_server_thread_stop(smipc_server *srv)
+{
+    if (!srv->thread_running)
+        return;
+    smipc_efd_signal(srv->stop_efd);
+    pthread_join(srv->thread, NULL);
+    srv->thread_running = 0;
+    while (srv->pending)
+        pending_drop(srv, srv->pending, 1);
+}

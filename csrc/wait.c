@@ -1,0 +1,96 @@
+/* Spinning, sleeping on descriptors, eventfd signals and timed locks. */
+#include "wait.h"
+
+#include "clock.h"
+#include "internal.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define SPIN_START_NS 20000
+#define SPIN_MIN_NS 500
+#define SPIN_MAX_NS 100000
+
+static int single_cpu = -1;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+void smipc_spin_init(struct smipc_spin *s)
+{
+    if (single_cpu < 0)
+        single_cpu = sysconf(_SC_NPROCESSORS_ONLN) <= 1;
+    /* On one core the peer cannot run while we spin: never spin there. */
+    s->budget_ns = single_cpu ? 0 : SPIN_START_NS;
+}
+
+int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t deadline)
+{
+    if (ready(arg))
+        return 1;
+    if (s->budget_ns <= 0)
+        return 0;
+    int64_t now = smipc_now_ns();
+    if (now >= deadline)
+        return 0;
+    int64_t end = deadline - now < s->budget_ns ? deadline : now + s->budget_ns;
+    for (unsigned i = 1;; i++) {
+        cpu_relax();
+        if (ready(arg)) {
+            s->budget_ns = s->budget_ns * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : s->budget_ns * 2;
+            return 1;
+        }
+        if ((i & 7) == 0 && smipc_now_ns() >= end)
+            break;
+    }
+    s->budget_ns = s->budget_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : s->budget_ns / 2;
+    return 0;
+}
+
+void smipc_efd_signal(int efd)
+{
+    uint64_t one = 1;
+    /* Only EAGAIN (counter saturated: already readable) can fail here. */
+    ssize_t n = write(efd, &one, sizeof one);
+    SMIPC_UNUSED(n);
+}
+
+void smipc_efd_drain(int efd)
+{
+    uint64_t v;
+    ssize_t n = read(efd, &v, sizeof v);
+    SMIPC_UNUSED(n);
+}
+
+int smipc_sleep2(int efd, int ctl_fd, int64_t deadline)
+{
+    struct pollfd p[2] = {{.fd = efd, .events = POLLIN}, {.fd = ctl_fd, .events = POLLIN}};
+    int n = poll(p, ctl_fd >= 0 ? 2 : 1, smipc_poll_ms(deadline));
+    if (n < 0)
+        return errno == EINTR ? SMIPC_OK : SMIPC_ESYS;
+    /* After the handshake nothing travels on the control socket: any event is a goodbye. */
+    if (ctl_fd >= 0 && p[1].revents)
+        return SMIPC_ECLOSED;
+    if (p[0].revents & POLLIN)
+        smipc_efd_drain(efd);
+    return SMIPC_OK;
+}
+
+int smipc_lock_until(pthread_mutex_t *m, int64_t deadline)
+{
+    if (pthread_mutex_trylock(m) == 0)
+        return SMIPC_OK;
+    if (deadline == SMIPC_FOREVER) {
+        pthread_mutex_lock(m);
+        return SMIPC_OK;
+    }
+    struct timespec ts = smipc_ns_to_ts(deadline);
+    return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts) == 0 ? SMIPC_OK : SMIPC_ETIMEDOUT;
+}

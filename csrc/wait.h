@@ -1,0 +1,31 @@
+/* Spin, then sleep: the waiting every blocking call is built from. */
+#ifndef SMIPC_WAIT_H
+#define SMIPC_WAIT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+/* An adaptive spin budget, one per waiting site: it grows while spinning pays off and
+ * shrinks when the peer did not show up in time, so a spinner that cannot win (more
+ * waiters than cores) soon stops burning the time slice of the process it waits for. */
+struct smipc_spin {
+    int64_t budget_ns;
+};
+
+void smipc_spin_init(struct smipc_spin *s);
+/* Spins until ready(arg) is true (returns 1), or the budget or the deadline runs out
+ * (returns 0). */
+int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t deadline);
+
+/* Sleeps until efd or ctl_fd (-1: none) is readable or the deadline passes.
+ * Returns SMIPC_OK (woken or timed out: callers re-check), SMIPC_ECLOSED (anything on
+ * ctl_fd: the peer hung up), or SMIPC_ESYS. Drains efd. */
+int smipc_sleep2(int efd, int ctl_fd, int64_t deadline);
+
+void smipc_efd_signal(int efd);
+void smipc_efd_drain(int efd);
+
+/* Locks m, giving up at the deadline: SMIPC_OK or SMIPC_ETIMEDOUT. */
+int smipc_lock_until(pthread_mutex_t *m, int64_t deadline);
+
+#endif

@@ -1,0 +1,115 @@
+/* smipc: message passing between processes on one Linux host through shared memory.
+ *
+ * One header, one prefix. Every call returns 0 (SMIPC_OK) or a negative status;
+ * smipc_strerror() turns a status into words. See README.md and docs/PROTOCOL.md. */
+#ifndef SMIPC_H
+#define SMIPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef SMIPC_EXPORT
+#if defined(__GNUC__)
+#define SMIPC_EXPORT __attribute__((visibility("default")))
+#else
+#define SMIPC_EXPORT
+#endif
+#endif
+
+#define SMIPC_VERSION_MAJOR 0
+#define SMIPC_VERSION_MINOR 1
+#define SMIPC_VERSION_PATCH 0
+
+typedef struct smipc_server smipc_server; /* opaque */
+typedef struct smipc_client smipc_client; /* opaque */
+typedef uint64_t smipc_client_id;         /* never reused by one server */
+
+/* Status: 0 is success, every error is negative. */
+enum smipc_status {
+    SMIPC_OK = 0,
+    SMIPC_ETIMEDOUT = -1, /* nothing to receive / no room to send before the timeout */
+    SMIPC_EINVAL = -2,    /* bad argument (NULL handle, bad name, len > cap, ...) */
+    SMIPC_ENOMEM = -3,
+    SMIPC_ETOOSMALL = -4, /* receive buffer too small: *len is set to the size needed
+                             and the message stays queued for the next receive */
+    SMIPC_EMSGSIZE = -5,  /* message larger than the connection's max_message_size */
+    SMIPC_ENOTFOUND = -6, /* no live server with that name */
+    SMIPC_EEXIST = -7,    /* a live server already owns that name */
+    SMIPC_EFULL = -8,     /* the server already has max_clients clients */
+    SMIPC_ECLOSED = -9,   /* the peer closed or died */
+    SMIPC_ENOCLIENT = -10, /* no connected client with that id */
+    SMIPC_EPROTO = -11,    /* the peer broke the protocol (framing, checksum, version) */
+    SMIPC_EACCES = -12,    /* not allowed (other uid, permissions) */
+    SMIPC_ESYS = -13       /* an operating-system call failed; errno is kept */
+};
+
+/* Flags of smipc_server_config.flags. */
+enum smipc_server_flag {
+    SMIPC_NO_CHECKSUM = 1u << 0,  /* skip CRC32C on this server's connections */
+    SMIPC_ALLOW_ANY_UID = 1u << 1 /* accept clients of any uid (default: own uid only) */
+};
+
+SMIPC_EXPORT const char *smipc_strerror(int status); /* never NULL */
+SMIPC_EXPORT const char *smipc_version(void);        /* "MAJOR.MINOR.PATCH" */
+
+/* timeout_ms: < 0 waits for ever, 0 never blocks, > 0 waits at most that long. */
+
+typedef struct smipc_server_config {
+    uint32_t max_clients;      /* default 64 */
+    uint32_t packet_size;      /* bytes of data per packet; default 4096 (64 .. 16 MiB) */
+    uint32_t ring_packets;     /* packets per ring (per direction); default 64 (2 .. 65536) */
+    uint64_t max_message_size; /* default 64 MiB (at most 1 TiB) */
+    uint32_t flags;            /* SMIPC_NO_CHECKSUM, SMIPC_ALLOW_ANY_UID */
+    uint32_t reserved[11];     /* zero: room for fields added later without an ABI break */
+} smipc_server_config;
+
+/* Fills the defaults. */
+SMIPC_EXPORT void smipc_server_config_init(smipc_server_config *cfg);
+
+SMIPC_EXPORT int smipc_server_open(smipc_server **out, const char *name,
+                                   const smipc_server_config *cfg /* NULL: defaults */);
+/* Disconnects every client; NULL is fine. No other call may run on srv meanwhile. */
+SMIPC_EXPORT void smipc_server_close(smipc_server *srv);
+
+/* Round-robin over the clients: the next whole message from any client.
+   On entry *len is the capacity of buf; on return the message's length. */
+SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf,
+                                   size_t *len, int timeout_ms);
+SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const void *buf,
+                                   size_t len, int timeout_ms);
+/* Sends to every connected client; *delivered (may be NULL) counts those that got it.
+   Returns SMIPC_OK when every client got it, else the first failure seen. */
+SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size_t len,
+                                        int timeout_ms, size_t *delivered);
+/* Copies up to cap ids of the connected clients; *count is how many are connected. */
+SMIPC_EXPORT int smipc_server_clients(smipc_server *srv, smipc_client_id *ids, size_t cap,
+                                      size_t *count);
+/* For poll()/event loops: readable when smipc_server_recv would find a message.
+   May wake spuriously. The library owns it: never read or close it. */
+SMIPC_EXPORT int smipc_server_fd(smipc_server *srv);
+/* The limits this server gives its connections (what cfg asked for, defaults filled). */
+SMIPC_EXPORT int smipc_server_config_of(const smipc_server *srv, smipc_server_config *cfg);
+
+SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int timeout_ms);
+/* NULL is fine. No other call may run on cli meanwhile. */
+SMIPC_EXPORT void smipc_client_close(smipc_client *cli);
+SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t len,
+                                   int timeout_ms);
+SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, int timeout_ms);
+/* The id the server sees; 0 for NULL. */
+SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli);
+/* For poll()/event loops: readable when smipc_client_recv would find a message or the
+   server is gone. May wake spuriously. The library owns it: never read or close it. */
+SMIPC_EXPORT int smipc_client_fd(smipc_client *cli);
+/* The connection's limits as the server set them (max_message_size, packet_size, ...). */
+SMIPC_EXPORT int smipc_client_config_of(const smipc_client *cli, smipc_server_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SMIPC_H */
