@@ -1,0 +1,394 @@
+/* The ring and its framing, in one process: a producer link and a consumer link over
+ * one segment. Includes the hostile cases: every header field a peer could corrupt. */
+#include "helpers.h"
+
+#include "crc32c.h"
+#include "internal.h"
+#include "layout.h"
+#include "link.h"
+#include "segment.h"
+#include "clock.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct pair {
+    void *map;
+    size_t size;
+    int efds[4];
+    struct smipc_link srv, cli; /* cli sends on ring 0, srv receives it */
+    uint32_t ps, count;
+};
+
+static struct pair *pair_new(uint32_t ps, uint32_t count, uint64_t max, int checksum)
+{
+    struct pair *p = calloc(1, sizeof *p);
+    struct smipc_seg_params params = {ps, count, checksum ? SMIPC_SEG_CHECKSUM : 0, max};
+    int memfd;
+    assert_smipc_ok(smipc_segment_create(&params, 1, &memfd, &p->map, &p->size));
+    close(memfd);
+    for (int i = 0; i < 4; i++)
+        p->efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    smipc_link_init(&p->srv, p->map, 1, p->efds, -1);
+    smipc_link_init(&p->cli, p->map, 0, p->efds, -1);
+    p->ps = ps;
+    p->count = count;
+    return p;
+}
+
+static void pair_free(struct pair *p)
+{
+    smipc_link_release(&p->srv);
+    smipc_link_release(&p->cli);
+    for (int i = 0; i < 4; i++)
+        close(p->efds[i]);
+    munmap(p->map, p->size);
+    free(p);
+}
+
+static int64_t soon(int ms)
+{
+    return smipc_now_ns() + (int64_t)ms * 1000000;
+}
+
+/* The packet header the consumer will read next (ring 0, the client's sends). */
+static struct smipc_packet_hdr *next_packet(struct pair *p)
+{
+    return (struct smipc_packet_hdr *)(p->srv.rx.packets + (size_t)p->srv.rx_pos * p->srv.rx.stride);
+}
+
+static void test_crc32c_vectors(void **state)
+{
+    (void)state;
+    assert_int_equal(smipc_crc32c(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(smipc_crc32c(0, "", 0), 0);
+    /* a bitwise reference over many lengths and alignments, plain and fused with copy */
+    static unsigned char src[8192 + 16], dst[8192 + 16];
+    th_fill(src, sizeof src, 3);
+    const size_t lens[] = {1, 7, 8, 9, 63, 1535, 1536, 1537, 3072, 4096, 5000, 8192};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (size_t off = 0; off < 3; off++) {
+            uint32_t ref = 0xffffffffu;
+            for (size_t i = 0; i < lens[li]; i++) {
+                ref ^= src[off + i];
+                for (int k = 0; k < 8; k++)
+                    ref = (ref >> 1) ^ (0x82f63b78u & (0u - (ref & 1)));
+            }
+            ref = ~ref;
+            assert_int_equal(smipc_crc32c(0, src + off, lens[li]), ref);
+            memset(dst, 0, sizeof dst);
+            assert_int_equal(smipc_crc32c_copy(dst + off, src + off, lens[li], 0), ref);
+            assert_memory_equal(dst + off, src + off, lens[li]);
+            /* chaining equals one pass */
+            size_t half = lens[li] / 2;
+            assert_int_equal(smipc_crc32c(smipc_crc32c(0, src + off, half), src + off + half,
+                                          lens[li] - half),
+                             ref);
+        }
+}
+
+static void test_sizes_round_trip_in_order(void **state)
+{
+    (void)state;
+    const uint32_t ps = 256, count = 8;
+    struct pair *p = pair_new(ps, count, 1 << 20, 1);
+    const size_t sizes[] = {0, 1, ps - 1, ps, ps + 1, 2 * ps, 3 * ps + 7, count * ps};
+    static unsigned char in[8 * 256], out[8 * 256 + 1];
+    /* many rounds, so the ring wraps at every offset */
+    for (int round = 0; round < 40; round++)
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            uint64_t seed = (uint64_t)round * 100 + i;
+            th_fill(in, sizes[i], seed);
+            assert_smipc_ok(smipc_link_send(&p->cli, in, sizes[i], soon(100)));
+            size_t len = sizeof out;
+            assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+            assert_int_equal(len, sizes[i]);
+            assert_true(th_check(out, len, seed));
+        }
+    /* several queued messages come out in order */
+    for (uint64_t k = 0; k < 5; k++) {
+        th_fill(in, 100, k);
+        assert_smipc_ok(smipc_link_send(&p->cli, in, 100, soon(100)));
+    }
+    for (uint64_t k = 0; k < 5; k++) {
+        size_t len = sizeof out;
+        assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+        assert_true(len == 100 && th_check(out, 100, k));
+    }
+    size_t len = sizeof out;
+    assert_int_equal(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_AGAIN);
+    pair_free(p);
+}
+
+static void test_toosmall_leaves_message_queued(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new(64, 8, 4096, 1);
+    unsigned char in[300], out[300];
+    th_fill(in, sizeof in, 9);
+    assert_smipc_ok(smipc_link_send(&p->cli, in, sizeof in, soon(100)));
+    for (size_t cap = 0; cap < 300; cap += 50) {
+        size_t len = cap;
+        assert_status(smipc_link_recv_some(&p->srv, out, cap, &len), SMIPC_ETOOSMALL);
+        assert_int_equal(len, 300);
+    }
+    size_t len = sizeof out;
+    assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+    assert_true(len == 300 && th_check(out, 300, 9));
+    pair_free(p);
+}
+
+struct streamer {
+    struct pair *p;
+    const unsigned char *buf;
+    size_t len;
+    int rc;
+};
+
+static void *stream_send(void *arg)
+{
+    struct streamer *s = arg;
+    s->rc = smipc_link_send(&s->p->cli, s->buf, s->len, soon(10000));
+    return NULL;
+}
+
+static void test_message_many_times_the_ring_streams(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new(4096, 4, 64 << 20, 1); /* 16 KiB ring */
+    size_t len = 5 << 20;
+    unsigned char *in = malloc(len), *out = malloc(len);
+    th_fill(in, len, 11);
+    struct streamer s = {p, in, len, -99};
+    pthread_t t;
+    pthread_create(&t, NULL, stream_send, &s);
+    size_t got = len;
+    int rc;
+    while ((rc = smipc_link_recv_some(&p->srv, out, len, &got)) == SMIPC_AGAIN)
+        assert_true(smipc_link_wait_rx(&p->srv, soon(10000)) == SMIPC_OK);
+    pthread_join(t, NULL);
+    assert_smipc_ok(rc);
+    assert_smipc_ok(s.rc);
+    assert_int_equal(got, len);
+    assert_true(th_check(out, len, 11));
+    free(in);
+    free(out);
+    pair_free(p);
+}
+
+static void test_parked_transfer_resumes_in_another_buffer(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new(64, 4, 4096, 1);
+    unsigned char in[1000], first[1000], second[1000];
+    th_fill(in, sizeof in, 12);
+    struct streamer s = {p, in, sizeof in, -99};
+    pthread_t t;
+    pthread_create(&t, NULL, stream_send, &s);
+    /* take what is there, then leave with the message half-read, as a timeout would */
+    size_t len = sizeof first;
+    int rc;
+    while ((rc = smipc_link_recv_some(&p->srv, first, sizeof first, &len)) == SMIPC_AGAIN &&
+           !p->srv.part.active)
+        smipc_link_wait_rx(&p->srv, soon(1000));
+    assert_int_equal(rc, SMIPC_AGAIN);
+    assert_true(p->srv.part.active);
+    assert_smipc_ok(smipc_link_park(&p->srv));
+    memset(first, 0, sizeof first);
+    /* a buffer too small now still gets ETOOSMALL with the whole size */
+    len = 10;
+    assert_status(smipc_link_recv_some(&p->srv, second, 10, &len), SMIPC_ETOOSMALL);
+    assert_int_equal(len, 1000);
+    len = sizeof second;
+    while ((rc = smipc_link_recv_some(&p->srv, second, sizeof second, &len)) == SMIPC_AGAIN)
+        smipc_link_wait_rx(&p->srv, soon(1000));
+    pthread_join(t, NULL);
+    assert_smipc_ok(rc);
+    assert_true(len == 1000 && th_check(second, 1000, 12));
+    pair_free(p);
+}
+
+static void test_aborted_transfer_is_never_delivered(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new(64, 4, 4096, 1);
+    unsigned char in[1000], out[1000];
+    th_fill(in, sizeof in, 13);
+    /* nobody reads: the streamed send times out and aborts */
+    assert_status(smipc_link_send(&p->cli, in, 1000, soon(5)), SMIPC_ETIMEDOUT);
+    size_t len = sizeof out;
+    /* the consumer takes the 4 packets there, then learns of the abort */
+    assert_int_equal(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_AGAIN);
+    assert_false(p->srv.part.active);
+    /* the next message arrives whole */
+    th_fill(in, 100, 14);
+    assert_smipc_ok(smipc_link_send(&p->cli, in, 100, soon(100)));
+    len = sizeof out;
+    assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+    assert_true(len == 100 && th_check(out, 100, 14));
+
+    /* the same when the consumer was mid-transfer before the abort and then sees the
+     * next transfer begin: hide the abort until the consumer has taken what is there */
+    th_fill(in, 1000, 15);
+    assert_status(smipc_link_send(&p->cli, in, 1000, soon(5)), SMIPC_ETIMEDOUT);
+    uint32_t gave_up = atomic_load(&p->srv.rx.hdr->aborted);
+    atomic_store(&p->srv.rx.hdr->aborted, 0);
+    len = sizeof out;
+    assert_int_equal(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_AGAIN);
+    assert_true(p->srv.part.active);
+    atomic_store(&p->srv.rx.hdr->aborted, gave_up);
+    th_fill(in, 50, 16);
+    assert_smipc_ok(smipc_link_send(&p->cli, in, 50, soon(100)));
+    len = sizeof out;
+    assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+    assert_true(len == 50 && th_check(out, 50, 16));
+    pair_free(p);
+}
+
+/* Sends a valid 3-packet message, lets `corrupt` damage the first packet the consumer
+ * will read, and expects EPROTO. */
+static void expect_eproto(void (*corrupt)(struct pair *, struct smipc_packet_hdr *), int checksum)
+{
+    struct pair *p = pair_new(64, 8, 4096, checksum);
+    unsigned char in[150], out[4096];
+    th_fill(in, sizeof in, 21);
+    /* one good message first, so the corruption hits a ring that has wrapped state */
+    assert_smipc_ok(smipc_link_send(&p->cli, in, 10, soon(100)));
+    size_t len = sizeof out;
+    assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+    assert_smipc_ok(smipc_link_send(&p->cli, in, sizeof in, soon(100)));
+    corrupt(p, next_packet(p));
+    len = sizeof out;
+    assert_status(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_EPROTO);
+    pair_free(p);
+}
+
+static struct smipc_packet_hdr *second(struct pair *p, struct smipc_packet_hdr *h)
+{
+    return (struct smipc_packet_hdr *)((unsigned char *)h + p->srv.rx.stride);
+}
+static void c_size(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->size = 1u << 31; }
+static void c_size_small(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->size = 3; }
+static void c_count(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->packet_count = 0; }
+static void c_count_big(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->packet_count = 0xffffffffu; }
+static void c_index(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->packet_index = 1; }
+static void c_total(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->total_size = ~0ull; }
+static void c_total_lie(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->total_size = 140; }
+static void c_tid(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->transfer_id += 5; }
+static void c_checksum(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->checksum ^= 1; }
+static void c_data(struct pair *p, struct smipc_packet_hdr *h) { (void)p; ((unsigned char *)(h + 1))[17] ^= 0x40; }
+static void c_second_tid(struct pair *p, struct smipc_packet_hdr *h) { second(p, h)->transfer_id = 77; }
+static void c_second_index(struct pair *p, struct smipc_packet_hdr *h) { second(p, h)->packet_index = 2; }
+static void c_second_total(struct pair *p, struct smipc_packet_hdr *h) { second(p, h)->total_size = 64 * 3; }
+
+/* A new transfer starting mid-message without the producer having aborted. */
+static void c_second_new_transfer(struct pair *p, struct smipc_packet_hdr *h)
+{
+    struct smipc_packet_hdr *n = second(p, h);
+    n->transfer_id = h->transfer_id + 1;
+    n->packet_index = 0;
+    n->packet_count = 1;
+    n->total_size = 10;
+    n->size = 10;
+}
+
+static void test_hostile_headers_are_eproto(void **state)
+{
+    (void)state;
+    void (*cases[])(struct pair *, struct smipc_packet_hdr *) = {
+        c_size, c_size_small, c_count, c_count_big, c_index, c_total, c_total_lie,
+        c_tid, c_checksum, c_data, c_second_tid, c_second_index, c_second_total,
+        c_second_new_transfer};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_eproto(cases[i], 1);
+    /* without checksums the framing is still checked */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (cases[i] != c_checksum && cases[i] != c_data)
+            expect_eproto(cases[i], 0);
+}
+
+static void test_every_single_bit_flip_is_caught(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new(64, 4, 4096, 1);
+    unsigned char in[64], out[64];
+    th_fill(in, sizeof in, 31);
+    for (int bit = 0; bit < 64 * 8 + 24 * 8; bit++) {
+        assert_smipc_ok(smipc_link_send(&p->cli, in, sizeof in, soon(100)));
+        struct smipc_packet_hdr *h = next_packet(p);
+        unsigned char *bytes = bit < 64 * 8 ? (unsigned char *)(h + 1) : (unsigned char *)&h->size;
+        int b = bit < 64 * 8 ? bit : bit - 64 * 8;
+        if (bit >= 64 * 8 && b >= 32 && b < 64)
+            b += 32; /* skip the checksum word itself: covered by c_checksum */
+        if (bit >= 64 * 8 && b >= 24 * 8 + 32)
+            break;
+        bytes[b / 8] ^= (unsigned char)(1u << (b % 8));
+        size_t len = sizeof out;
+        assert_status(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_EPROTO);
+        pair_free(p);
+        p = pair_new(64, 4, 4096, 1);
+    }
+    pair_free(p);
+}
+
+static void test_no_checksum_mode_delivers(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new(128, 4, 4096, 0);
+    unsigned char in[300], out[300];
+    th_fill(in, sizeof in, 41);
+    assert_smipc_ok(smipc_link_send(&p->cli, in, sizeof in, soon(100)));
+    assert_int_equal(next_packet(p)->checksum, 0);
+    size_t len = sizeof out;
+    assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+    assert_true(len == 300 && th_check(out, 300, 41));
+    pair_free(p);
+}
+
+static void test_segment_validation(void **state)
+{
+    (void)state;
+    struct smipc_seg_params good = {4096, 64, SMIPC_SEG_CHECKSUM, 1 << 20};
+    int memfd;
+    void *map, *map2;
+    size_t size, size2;
+    assert_smipc_ok(smipc_segment_create(&good, 5, &memfd, &map, &size));
+    assert_smipc_ok(smipc_segment_map(memfd, &good, 5, &map2, &size2));
+    munmap(map2, size2);
+    /* parameters that disagree with the segment are refused */
+    struct smipc_seg_params other = good;
+    other.packet_size = 2048;
+    assert_status(smipc_segment_map(memfd, &other, 5, &map2, &size2), SMIPC_EPROTO);
+    assert_status(smipc_segment_map(memfd, &good, 6, &map2, &size2), SMIPC_EPROTO);
+    ((struct smipc_segment_hdr *)map)->magic = 0;
+    assert_status(smipc_segment_map(memfd, &good, 5, &map2, &size2), SMIPC_EPROTO);
+    /* a memfd without seals (one a hostile server could shrink) is refused */
+    int raw = memfd_create("x", MFD_CLOEXEC);
+    assert_int_equal(ftruncate(raw, (off_t)size), 0);
+    assert_status(smipc_segment_map(raw, &good, 5, &map2, &size2), SMIPC_EPROTO);
+    close(raw);
+    /* the seals hold */
+    assert_int_not_equal(ftruncate(memfd, 4096), 0);
+    close(memfd);
+    munmap(map, size);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32c_vectors),
+        cmocka_unit_test(test_sizes_round_trip_in_order),
+        cmocka_unit_test(test_toosmall_leaves_message_queued),
+        cmocka_unit_test(test_message_many_times_the_ring_streams),
+        cmocka_unit_test(test_parked_transfer_resumes_in_another_buffer),
+        cmocka_unit_test(test_aborted_transfer_is_never_delivered),
+        cmocka_unit_test(test_hostile_headers_are_eproto),
+        cmocka_unit_test(test_every_single_bit_flip_is_caught),
+        cmocka_unit_test(test_no_checksum_mode_delivers),
+        cmocka_unit_test(test_segment_validation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
