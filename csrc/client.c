@@ -303,3 +303,11 @@ SMIPC_EXPORT int smipc_client_config_of(const smipc_client *cli, smipc_server_co
     *cfg = cli->cfg;
     return SMIPC_OK;
 }
+
+#include "testing.h"
+
+void *smipc_testing_client_segment(smipc_client *cli, size_t *size)
+{
+    *size = cli->map_size;
+    return cli->map;
+}

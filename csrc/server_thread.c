@@ -118,16 +118,19 @@ static void welcome_client(smipc_server *srv, struct smipc_pending *p)
     w.segment_size = c->map_size;
     w.server_pid = (uint32_t)getpid();
     int fds[SMIPC_WELCOME_FDS] = {memfd, c->efds[0], c->efds[1], c->efds[2], c->efds[3]};
-    rc = smipc_ctl_send(p->fd, &w, sizeof w, fds, SMIPC_WELCOME_FDS);
-    close(memfd);
-    /* The socket now belongs to the connection; its epoll entry changes meaning. */
+    /* Listed before the client hears back: once its connect returns, the server's
+     * client list includes it. The socket now belongs to the connection. */
     pthread_mutex_lock(&srv->lock);
     pending_unlink(srv, p);
-    if (!rc)
-        rc = smipc_conn_add(srv, c);
+    rc = smipc_conn_add(srv, c);
     pthread_mutex_unlock(&srv->lock);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = tagged(TAG_CONN, c->id)};
-    if (rc || epoll_ctl(srv->thread_epfd, EPOLL_CTL_MOD, p->fd, &ev) != 0) {
+    if (!rc && epoll_ctl(srv->thread_epfd, EPOLL_CTL_MOD, p->fd, &ev) != 0)
+        rc = SMIPC_ESYS;
+    if (!rc)
+        rc = smipc_ctl_send(p->fd, &w, sizeof w, fds, SMIPC_WELCOME_FDS);
+    close(memfd);
+    if (rc) {
         epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, p->fd, NULL);
         pthread_mutex_lock(&srv->lock);
         long i = smipc_conn_find(srv, c->id);
