@@ -237,18 +237,12 @@ static int recv_locked(smipc_client *cli, void *buf, size_t *len, int64_t deadli
         smipc_efd_drain(l->rx.data_efd);
     for (;;) {
         int rc = smipc_link_recv_some(l, buf, cap, len);
-        if (rc == SMIPC_OK) {
+        if (rc == SMIPC_OK || rc == SMIPC_ETOOSMALL)
             keep_fd_level(cli);
-            return rc;
-        }
-        if (rc == SMIPC_ETOOSMALL) {
-            keep_fd_level(cli);
-            return rc;
-        }
-        if (rc == SMIPC_EPROTO) {
+        else if (rc == SMIPC_EPROTO)
             break_link(cli);
+        if (rc != SMIPC_AGAIN)
             return rc;
-        }
         rc = smipc_link_wait_rx(l, deadline);
         if (rc == SMIPC_OK)
             continue;

@@ -155,22 +155,22 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
             return SMIPC_OK;
         }
         int64_t now = smipc_now_ns();
-        if (now >= deadline) {
-            atomic_store_explicit(&h->tx_waiting, 0, memory_order_relaxed);
-            return SMIPC_ETIMEDOUT;
-        }
-        int64_t until = deadline - now > PRODUCER_RECHECK_NS ? now + PRODUCER_RECHECK_NS : deadline;
-        SMIPC_STAT_ADD(l->stats.sleeps, 1);
+        int expired = now >= deadline;
+        int64_t until = expired ? now
+                        : deadline - now > PRODUCER_RECHECK_NS ? now + PRODUCER_RECHECK_NS
+                                                               : deadline;
+        if (!expired)
+            SMIPC_STAT_ADD(l->stats.sleeps, 1);
         rc = smipc_sleep2(l->tx.room_efd, l->ctl_fd, until);
         if (rc == SMIPC_ECLOSED) {
             int open = SMIPC_LINK_OPEN;
             atomic_compare_exchange_strong(&l->state, &open, SMIPC_LINK_GONE);
-            return link_closed_status(l);
+            rc = link_closed_status(l);
         }
-        if (rc)
-            return rc;
-        if (has_room(l, need))
-            return SMIPC_OK;
+        if (rc || has_room(l, need) || expired) {
+            atomic_store_explicit(&h->tx_waiting, 0, memory_order_relaxed);
+            return rc ? rc : has_room(l, need) ? SMIPC_OK : SMIPC_ETIMEDOUT;
+        }
     }
 }
 
@@ -355,6 +355,8 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
 {
     struct smipc_rx_partial *p = &l->part;
     struct pkt k;
+    if (atomic_load_explicit(&l->state, memory_order_relaxed) == SMIPC_LINK_BROKEN)
+        return SMIPC_ECLOSED; /* the call that found the error said EPROTO */
     for (;;) {
         if (!p->active) {
             if (!slot_full(&l->rx, l->rx_pos))
@@ -435,7 +437,8 @@ void smipc_link_disarm_rx(struct smipc_link *l)
 
 int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
 {
-    if (smipc_spin(&l->rx_spin, rx_ready_cb, l, deadline))
+    if (atomic_load_explicit(&l->state, memory_order_relaxed) == SMIPC_LINK_OPEN &&
+        smipc_spin(&l->rx_spin, rx_ready_cb, l, deadline))
         return SMIPC_OK;
     for (;;) {
         smipc_link_wake_producer(l);
@@ -446,11 +449,13 @@ int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
         int rc = link_closed_status(l);
         if (rc)
             return rc;
-        /* On timeout the flag stays armed: an event loop polling our fd must be told. */
-        if (smipc_now_ns() >= deadline)
-            return SMIPC_ETIMEDOUT;
-        SMIPC_STAT_ADD(l->stats.sleeps, 1);
-        rc = smipc_sleep2(l->rx.data_efd, l->ctl_fd, deadline);
+        /* Out of time, we still look once (poll with 0) so that a dead peer reads as
+         * ECLOSED, not as a timeout. */
+        int64_t now = smipc_now_ns();
+        int expired = now >= deadline;
+        if (!expired)
+            SMIPC_STAT_ADD(l->stats.sleeps, 1);
+        rc = smipc_sleep2(l->rx.data_efd, l->ctl_fd, expired ? now : deadline);
         if (rc == SMIPC_ECLOSED) {
             int open = SMIPC_LINK_OPEN;
             atomic_compare_exchange_strong(&l->state, &open, SMIPC_LINK_GONE);
@@ -459,5 +464,7 @@ int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
         }
         if (rc)
             return rc;
+        if (expired) /* the flag stays armed: an event loop polling our fd is told */
+            return smipc_link_rx_ready(l) ? SMIPC_OK : SMIPC_ETIMEDOUT;
     }
 }

@@ -341,6 +341,8 @@ static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t
             drop_broken(srv, c);
             return rc;
         }
+        if (rc != SMIPC_AGAIN) /* ECLOSED: dropped already */
+            return SMIPC_AGAIN;
         if (!l->part.active)
             return SMIPC_AGAIN;
         /* Mid-message: the rest is normally microseconds away. Do not let one slow or

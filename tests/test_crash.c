@@ -131,7 +131,7 @@ static void test_clients_killed_at_random_moments(void **state)
         for (;;) {
             size_t len = size;
             smipc_client_id from;
-            int rc = smipc_server_recv(srv, &from, buf, &len, 2000);
+            int rc = smipc_server_recv(srv, &from, buf, &len, 500);
             if (rc == SMIPC_ETIMEDOUT)
                 break;
             assert_smipc_ok(rc);

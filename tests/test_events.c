@@ -1,0 +1,143 @@
+/* The descriptors for event loops: readable exactly when a receive would find something
+ * (or the peer is gone), without the application ever calling a blocking receive. */
+#include "helpers.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static int readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+static void test_client_fd_follows_the_queue(void **state)
+{
+    (void)state;
+    const char *name = th_name("cfd");
+    smipc_server *srv = th_server(name, NULL);
+    smipc_client *cli = th_client(name);
+    int fd = smipc_client_fd(cli);
+    assert_true(fd >= 0);
+    assert_int_equal(smipc_client_fd(cli), fd); /* the same one every time */
+    assert_false(readable(fd, 0));
+    smipc_client_id id = smipc_client_id_of(cli);
+    assert_smipc_ok(smipc_server_send(srv, id, "a", 1, 1000));
+    assert_true(readable(fd, 5000));
+    assert_smipc_ok(smipc_server_send(srv, id, "b", 1, 1000));
+    char b[4];
+    size_t len = sizeof b;
+    assert_smipc_ok(smipc_client_recv(cli, b, &len, 0));
+    assert_true(b[0] == 'a');
+    assert_true(readable(fd, 0)); /* "b" is still queued */
+    len = sizeof b;
+    assert_smipc_ok(smipc_client_recv(cli, b, &len, 0));
+    assert_true(b[0] == 'b');
+    len = sizeof b;
+    assert_status(smipc_client_recv(cli, b, &len, 0), SMIPC_ETIMEDOUT);
+    assert_false(readable(fd, 0));
+    /* readable again for the next message, and for ETOOSMALL the message stays */
+    assert_smipc_ok(smipc_server_send(srv, id, "long message", 12, 1000));
+    assert_true(readable(fd, 5000));
+    len = 2;
+    assert_status(smipc_client_recv(cli, b, &len, 0), SMIPC_ETOOSMALL);
+    assert_true(readable(fd, 0));
+    char big[16];
+    len = sizeof big;
+    assert_smipc_ok(smipc_client_recv(cli, big, &len, 0));
+    /* the server going away makes it readable too, and recv says ECLOSED */
+    smipc_server_close(srv);
+    assert_true(readable(fd, 5000));
+    len = sizeof b;
+    assert_status(smipc_client_recv(cli, b, &len, 0), SMIPC_ECLOSED);
+    smipc_client_close(cli);
+}
+
+static void test_server_fd_follows_every_client(void **state)
+{
+    (void)state;
+    const char *name = th_name("sfd");
+    smipc_server *srv = th_server(name, NULL);
+    int fd = smipc_server_fd(srv);
+    assert_true(fd >= 0);
+    assert_false(readable(fd, 0));
+    smipc_client *a = th_client(name), *b = th_client(name);
+    assert_false(readable(fd, 0));
+    assert_smipc_ok(smipc_client_send(b, "from b", 6, 1000));
+    assert_true(readable(fd, 5000));
+    assert_smipc_ok(smipc_client_send(a, "from a", 6, 1000));
+    char m[8];
+    size_t len = sizeof m;
+    smipc_client_id from;
+    assert_smipc_ok(smipc_server_recv(srv, &from, m, &len, 0));
+    assert_true(readable(fd, 0)); /* the other one is waiting */
+    len = sizeof m;
+    assert_smipc_ok(smipc_server_recv(srv, &from, m, &len, 0));
+    len = sizeof m;
+    assert_status(smipc_server_recv(srv, &from, m, &len, 0), SMIPC_ETIMEDOUT);
+    assert_false(readable(fd, 0));
+    /* a client connected after the fd was taken is covered too */
+    smipc_client *c = th_client(name);
+    assert_smipc_ok(smipc_client_send(c, "from c", 6, 1000));
+    assert_true(readable(fd, 5000));
+    len = sizeof m;
+    assert_smipc_ok(smipc_server_recv(srv, &from, m, &len, 0));
+    assert_int_equal(from, smipc_client_id_of(c));
+    smipc_client_close(a);
+    smipc_client_close(b);
+    smipc_client_close(c);
+    smipc_server_close(srv);
+}
+
+/* A child process sends while this one only polls: the wake-up crosses processes. */
+struct late_args {
+    const char *name;
+    struct th_gate go;
+};
+
+static int late_sender_main(void *arg)
+{
+    struct late_args *a = arg;
+    smipc_client *cli;
+    CHILD_OK(smipc_client_connect(&cli, a->name, 10000));
+    CHILD_CHECK(th_gate_wait(&a->go, 10000) == 0);
+    CHILD_OK(smipc_client_send(cli, "late", 4, 1000));
+    CHILD_CHECK(th_gate_wait(&a->go, 10000) == 0);
+    smipc_client_close(cli);
+    return 0;
+}
+
+static void test_poll_wakes_across_processes(void **state)
+{
+    (void)state;
+    struct late_args a = {.name = th_name("pollx")};
+    th_gate_init(&a.go);
+    smipc_server *srv = th_server(a.name, NULL);
+    int fd = smipc_server_fd(srv);
+    pid_t pid = th_spawn(late_sender_main, &a);
+    th_gate_open(&a.go);
+    assert_true(readable(fd, 10000));
+    char m[8];
+    size_t len = sizeof m;
+    smipc_client_id from;
+    assert_smipc_ok(smipc_server_recv(srv, &from, m, &len, 0));
+    assert_true(len == 4 && !memcmp(m, "late", 4));
+    th_gate_open(&a.go);
+    assert_int_equal(th_wait(pid, 10000), 0);
+    th_gate_close(&a.go);
+    smipc_server_close(srv);
+}
+
+int main(void)
+{
+    th_runtime_dir();
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_client_fd_follows_the_queue),
+        cmocka_unit_test(test_server_fd_follows_every_client),
+        cmocka_unit_test(test_poll_wakes_across_processes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
