@@ -120,27 +120,32 @@ static void welcome_client(smipc_server *srv, struct smipc_pending *p)
     int fds[SMIPC_WELCOME_FDS] = {memfd, c->efds[0], c->efds[1], c->efds[2], c->efds[3]};
     /* Listed before the client hears back: once its connect returns, the server's
      * client list includes it. The socket now belongs to the connection. */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = tagged(TAG_CONN, c->id)};
     pthread_mutex_lock(&srv->lock);
     pending_unlink(srv, p);
     rc = smipc_conn_add(srv, c);
-    pthread_mutex_unlock(&srv->lock);
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = tagged(TAG_CONN, c->id)};
     if (!rc && epoll_ctl(srv->thread_epfd, EPOLL_CTL_MOD, p->fd, &ev) != 0)
         rc = SMIPC_ESYS;
+    smipc_conn_ref(c); /* the socket stays ours while we write to it, whatever the client
+                          (and so the receiving thread) does as soon as it is welcomed */
+    pthread_mutex_unlock(&srv->lock);
     if (!rc)
         rc = smipc_ctl_send(p->fd, &w, sizeof w, fds, SMIPC_WELCOME_FDS);
     close(memfd);
-    if (rc) {
-        epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, p->fd, NULL);
-        pthread_mutex_lock(&srv->lock);
-        long i = smipc_conn_find(srv, c->id);
-        if (i >= 0) {
-            smipc_conn_ref(c);
-            smipc_conn_remove_at(srv, (size_t)i);
-        }
-        pthread_mutex_unlock(&srv->lock);
-        smipc_conn_unref(c); /* closes the socket: the client sees the refusal */
+    if (!rc) {
+        smipc_conn_unref(c);
+        free(p);
+        return;
     }
+    epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, p->fd, NULL);
+    pthread_mutex_lock(&srv->lock);
+    long i = smipc_conn_find(srv, c->id);
+    if (i >= 0)
+        smipc_conn_remove_at(srv, (size_t)i);
+    else
+        smipc_conn_unref(c); /* never listed: drop the table's reference here */
+    pthread_mutex_unlock(&srv->lock);
+    smipc_conn_unref(c); /* ours: closes the socket, and the client sees the refusal */
     free(p);
 }
 
