@@ -260,9 +260,13 @@ static int packet_valid(const struct smipc_link *l, const struct pkt *k)
            k->index < k->npk && k->size == expected_size(k->total, ps, k->index);
 }
 
+/* 1 when the producer gave up transfer tid. `aborted` holds the last id it gave up, and
+ * it starts a transfer only after finishing or giving up the one before: so an id at or
+ * after tid (in wrapping order) means tid was given up too. */
 static int aborted(const struct smipc_link *l, uint32_t tid)
 {
-    return atomic_load_explicit(&l->rx.hdr->aborted, memory_order_acquire) == tid;
+    uint32_t last = atomic_load_explicit(&l->rx.hdr->aborted, memory_order_acquire);
+    return (int32_t)(last - tid) >= 0;
 }
 
 int smipc_link_rx_ready(const struct smipc_link *l)
@@ -373,9 +377,12 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
             p->npk = k.npk;
             p->total = k.total;
             p->dst = buf;
+            p->dst_cap = cap;
         } else if (p->stash && p->total > cap) {
             *len = (size_t)p->total;
             return SMIPC_ETOOSMALL;
+        } else if (!p->stash && !p->discard && (p->dst != buf || p->dst_cap != cap)) {
+            return SMIPC_EINVAL; /* a caller bug: continue in the same buffer, or park */
         }
         while (p->index < p->npk) {
             if (!slot_full(&l->rx, l->rx_pos)) {

@@ -27,6 +27,7 @@ struct smipc_rx_partial {
     uint32_t tid, npk, index;
     uint64_t total, got;
     unsigned char *dst;   /* the caller's buffer, or stash once parked */
+    size_t dst_cap;       /* the caller's capacity, while dst is the caller's */
     unsigned char *stash; /* heap copy of a transfer interrupted mid-way */
 };
 

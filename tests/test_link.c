@@ -247,6 +247,39 @@ static void test_aborted_transfer_is_never_delivered(void **state)
     pair_free(p);
 }
 
+/* Found by fuzz_ring: two transfers in a row given up before the consumer looks. */
+static void test_two_aborts_in_a_row(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new(64, 8, 4096, 1);
+    unsigned char in[1000], out[1000];
+    th_fill(in, sizeof in, 17);
+    /* 7 packets fill most of the ring, then a streamed send gets one packet out */
+    assert_smipc_ok(smipc_link_send(&p->cli, in, 7 * 64, soon(100)));
+    assert_status(smipc_link_send(&p->cli, in, 1000, soon(0)), SMIPC_ETIMEDOUT);
+    size_t len = sizeof out;
+    assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+    assert_int_equal(len, 7 * 64);
+    /* the consumer takes transfer 2's packet before it sees the abort (hidden here) */
+    atomic_store(&p->srv.rx.hdr->aborted, 0);
+    assert_int_equal(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_AGAIN);
+    assert_true(p->srv.part.active && p->srv.part.tid == 2);
+    atomic_store(&p->srv.rx.hdr->aborted, 2);
+    /* and transfer 3 gives up too before the consumer looks again */
+    assert_status(smipc_link_send(&p->cli, in, 1000, soon(0)), SMIPC_ETIMEDOUT);
+    assert_int_equal(atomic_load(&p->srv.rx.hdr->aborted), 3);
+    /* transfer 3 begins while 2 is in progress, and `aborted` names 3, not 2 */
+    len = sizeof out;
+    assert_int_equal(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_AGAIN);
+    assert_false(p->srv.part.active); /* both dropped */
+    th_fill(in, 100, 18);
+    assert_smipc_ok(smipc_link_send(&p->cli, in, 100, soon(100)));
+    len = sizeof out;
+    assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+    assert_true(len == 100 && th_check(out, 100, 18));
+    pair_free(p);
+}
+
 /* Sends a valid 3-packet message, lets `corrupt` damage the first packet the consumer
  * will read, and expects EPROTO. */
 static void expect_eproto(void (*corrupt)(struct pair *, struct smipc_packet_hdr *), int checksum)
@@ -384,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_message_many_times_the_ring_streams),
         cmocka_unit_test(test_parked_transfer_resumes_in_another_buffer),
         cmocka_unit_test(test_aborted_transfer_is_never_delivered),
+        cmocka_unit_test(test_two_aborts_in_a_row),
         cmocka_unit_test(test_hostile_headers_are_eproto),
         cmocka_unit_test(test_every_single_bit_flip_is_caught),
         cmocka_unit_test(test_no_checksum_mode_delivers),

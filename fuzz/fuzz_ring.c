@@ -1,0 +1,144 @@
+/* libFuzzer target: a consumer facing whatever a hostile producer can do to a ring.
+ * The input is a script of operations: honest sends, writes of arbitrary bytes anywhere
+ * in the ring, lock flips, receives into buffers of any size, parks. Properties: nothing
+ * crashes or reads out of bounds; a receive returns only whole messages no larger than
+ * its buffer; while nothing was tampered with, every message is exactly what was sent. */
+#include "clock.h"
+#include "internal.h"
+#include "layout.h"
+#include "link.h"
+#include "segment.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PS 64
+#define COUNT 8
+#define MAX_MSG 2048
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define REQUIRE(cond)                                                                        \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            fprintf(stderr, "fuzz_ring: %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
+            abort();                                                                         \
+        }                                                                                    \
+    } while (0)
+
+static void *map;
+static size_t map_size;
+static int efds[4];
+
+static void setup(void)
+{
+    if (map)
+        return;
+    struct smipc_seg_params p = {PS, COUNT, SMIPC_SEG_CHECKSUM, MAX_MSG};
+    int memfd;
+    int rc = smipc_segment_create(&p, 1, &memfd, &map, &map_size);
+    if (rc) {
+        fprintf(stderr, "fuzz_ring: segment: %s\n", smipc_strerror(rc));
+        abort();
+    }
+    close(memfd);
+    for (int i = 0; i < 4; i++)
+        efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+struct reader {
+    const uint8_t *p;
+    size_t left;
+};
+
+static unsigned take(struct reader *r, unsigned bytes)
+{
+    unsigned v = 0;
+    for (unsigned i = 0; i < bytes && r->left; i++, r->left--)
+        v = v << 8 | *r->p++;
+    return v;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    setup();
+    struct smipc_segment_hdr *sh = map;
+    unsigned char *ring0 = (unsigned char *)map + sh->ring_offset[0];
+    size_t ring_len = sizeof(struct smipc_ring_hdr) + (size_t)COUNT * sh->stride;
+    /* a fresh ring for every input: clear both rings, keep the constant fields */
+    memset(ring0, 0, (size_t)sh->ring_offset[1] - sh->ring_offset[0] + ring_len);
+    for (int i = 0; i < 2; i++) {
+        struct smipc_ring_hdr *rh = (void *)((unsigned char *)map + sh->ring_offset[i]);
+        rh->count = COUNT;
+        rh->packet_size = PS;
+    }
+    struct smipc_link prod, cons;
+    smipc_link_init(&prod, map, 0, efds, -1);
+    smipc_link_init(&cons, map, 1, efds, -1);
+    static unsigned char msg[MAX_MSG], out[MAX_MSG + 16];
+    /* messages sent and not yet received, as (length, seed) */
+    unsigned sent_len[64], sent_seed[64], head = 0, tail = 0;
+    int tampered = 0;
+    struct reader r = {data, size};
+    while (r.left) {
+        unsigned op = take(&r, 1) % 6;
+        if (op == 0) { /* an honest send, never blocking */
+            unsigned len = take(&r, 2) % (MAX_MSG + 1), seed = take(&r, 1);
+            for (unsigned i = 0; i < len; i++)
+                msg[i] = (unsigned char)(seed + i * 7);
+            int rc = smipc_link_send(&prod, msg, len, 0);
+            if (rc == SMIPC_OK && tail - head < 64) {
+                sent_len[tail % 64] = len;
+                sent_seed[tail % 64] = seed;
+                tail++;
+            } else if (rc == SMIPC_OK) {
+                tampered = 1; /* too many to track: stop checking contents */
+            }
+        } else if (op == 1) { /* arbitrary bytes anywhere in the consumer's ring */
+            unsigned off = take(&r, 2) % ring_len, n = take(&r, 1) % 16;
+            for (unsigned i = 0; i < n && off + i < ring_len; i++)
+                ring0[off + i] = (unsigned char)take(&r, 1);
+            tampered = 1;
+        } else if (op == 2) { /* flip a lock */
+            unsigned slot = take(&r, 1) % COUNT;
+            struct smipc_packet_hdr *h =
+                (void *)(ring0 + sizeof(struct smipc_ring_hdr) + (size_t)slot * sh->stride);
+            atomic_store(&h->lock, take(&r, 1) & 1);
+            tampered = 1;
+        } else if (op == 3 || op == 4) { /* receive into a buffer of some size */
+            size_t cap = op == 3 ? sizeof out : take(&r, 2) % (sizeof out + 1), len = cap;
+            /* a different buffer: first move a transfer in progress out of the old one,
+             * as the client and server do before they return */
+            if (cons.part.active && !cons.part.stash && cons.part.dst_cap != cap)
+                REQUIRE(smipc_link_park(&cons) == SMIPC_OK);
+            int rc = smipc_link_recv_some(&cons, out, cap, &len);
+            if (rc == SMIPC_OK) {
+                REQUIRE(len <= cap && len <= MAX_MSG);
+                if (!tampered) {
+                    REQUIRE(head != tail && len == sent_len[head % 64]);
+                    for (unsigned i = 0; i < len; i++)
+                        REQUIRE(out[i] == (unsigned char)(sent_seed[head % 64] + i * 7));
+                    head++;
+                }
+            } else if (rc == SMIPC_ETOOSMALL) {
+                REQUIRE(len > cap && len <= MAX_MSG);
+            } else if (rc == SMIPC_EPROTO) {
+                REQUIRE(tampered); /* an honest producer never causes EPROTO */
+                break;       /* the connection is over */
+            } else if (rc != SMIPC_AGAIN) {
+                fprintf(stderr, "fuzz_ring: unexpected %s\n", smipc_strerror(rc));
+                abort();
+            }
+        } else { /* park a transfer in progress, as a timeout would */
+            REQUIRE(smipc_link_park(&cons) == SMIPC_OK);
+        }
+    }
+    smipc_link_release(&cons);
+    smipc_link_release(&prod);
+    return 0;
+}
