@@ -196,8 +196,7 @@ static int usable(const smipc_client *cli)
     return smipc_fork_inherited(&cli->fork) ? SMIPC_ECLOSED : SMIPC_OK;
 }
 
-SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t len,
-                                   int timeout_ms)
+SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t len, int timeout_ms)
 {
     if (!cli || (!buf && len))
         return SMIPC_EINVAL;

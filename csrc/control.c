@@ -34,8 +34,7 @@ int smipc_ctl_send(int fd, const void *msg, size_t len, const int *fds, int nfds
     return n == (ssize_t)len ? SMIPC_OK : SMIPC_ESYS;
 }
 
-int smipc_ctl_recv(int fd, void *msg, size_t cap, size_t *got, int *fds, int maxfds,
-                   int *nfds)
+int smipc_ctl_recv(int fd, void *msg, size_t cap, size_t *got, int *fds, int maxfds, int *nfds)
 {
     union {
         struct cmsghdr h;

@@ -33,7 +33,6 @@ struct smipc_welcome {
 int smipc_ctl_send(int fd, const void *msg, size_t len, const int *fds, int nfds);
 /* One datagram; descriptors beyond maxfds are closed. *got is the datagram's length
  * (0 at end of file). SMIPC_OK, SMIPC_AGAIN (nothing yet) or SMIPC_ESYS. */
-int smipc_ctl_recv(int fd, void *msg, size_t cap, size_t *got, int *fds, int maxfds,
-                   int *nfds);
+int smipc_ctl_recv(int fd, void *msg, size_t cap, size_t *got, int *fds, int maxfds, int *nfds);
 
 #endif

@@ -7,8 +7,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#define POLY 0x82f63b78u /* reflected Castagnoli polynomial */
-#define BLOCK 512        /* bytes per chain per round of the 3-way loop */
+#define POLY  0x82f63b78u /* reflected Castagnoli polynomial */
+#define BLOCK 512         /* bytes per chain per round of the 3-way loop */
 
 static uint32_t byte_table[256];
 static uint32_t shift_table[4][256]; /* raw register * x^(8*BLOCK) mod P, by byte */

@@ -10,11 +10,11 @@
 #define SMIPC_AGAIN 1
 
 /* Runs expr and gives back errno as it was before, so cleanup cannot clobber it. */
-#define SMIPC_KEEP_ERRNO(expr)                                                               \
-    do {                                                                                     \
-        int saved_errno_ = errno;                                                            \
-        expr;                                                                                \
-        errno = saved_errno_;                                                                \
+#define SMIPC_KEEP_ERRNO(expr)                                                                     \
+    do {                                                                                           \
+        int saved_errno_ = errno;                                                                  \
+        expr;                                                                                      \
+        errno = saved_errno_;                                                                      \
     } while (0)
 
 #define SMIPC_UNUSED(x) (void)(x)

@@ -7,8 +7,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define SMIPC_CACHELINE 64
-#define SMIPC_MAGIC 0x43504d53u /* "SMPC" little-endian */
+#define SMIPC_CACHELINE        64
+#define SMIPC_MAGIC            0x43504d53u /* "SMPC" little-endian */
 #define SMIPC_PROTOCOL_VERSION 1u
 
 /* Segment flags (negotiated per connection, in the handshake and the segment header). */

@@ -32,8 +32,7 @@ static inline uint32_t pos_add(const struct smipc_ring *r, uint32_t pos, uint32_
 
 static inline int slot_full(const struct smipc_ring *r, uint32_t pos)
 {
-    return atomic_load_explicit(&slot_at(r, pos)->lock, memory_order_acquire) ==
-           SMIPC_PACKET_FULL;
+    return atomic_load_explicit(&slot_at(r, pos)->lock, memory_order_acquire) == SMIPC_PACKET_FULL;
 }
 
 void smipc_link_init(struct smipc_link *l, void *segment, int is_server, const int efds[4],
@@ -128,9 +127,8 @@ static int link_closed_status(const struct smipc_link *l)
 {
     /* The call that found a protocol error returned SMIPC_EPROTO; after it the
      * connection is simply over. */
-    return atomic_load_explicit(&l->state, memory_order_acquire) == SMIPC_LINK_OPEN
-               ? SMIPC_OK
-               : SMIPC_ECLOSED;
+    return atomic_load_explicit(&l->state, memory_order_acquire) == SMIPC_LINK_OPEN ? SMIPC_OK
+                                                                                    : SMIPC_ECLOSED;
 }
 
 /* Waits until `need` packets are free. Sleeping, it asks to be woken only once `want`
@@ -156,7 +154,7 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
         }
         int64_t now = smipc_now_ns();
         int expired = now >= deadline;
-        int64_t until = expired ? now
+        int64_t until = expired                                ? now
                         : deadline - now > PRODUCER_RECHECK_NS ? now + PRODUCER_RECHECK_NS
                                                                : deadline;
         if (!expired)
@@ -292,8 +290,7 @@ void smipc_link_wake_producer(struct smipc_link *l)
 static void release_packet(struct smipc_link *l)
 {
     struct smipc_ring *r = &l->rx;
-    atomic_store_explicit(&slot_at(r, l->rx_pos)->lock, SMIPC_PACKET_FREE,
-                          memory_order_release);
+    atomic_store_explicit(&slot_at(r, l->rx_pos)->lock, SMIPC_PACKET_FREE, memory_order_release);
     l->rx_pos = pos_add(r, l->rx_pos, 1);
     l->rx_seq++;
     atomic_store_explicit(&r->hdr->front, l->rx_seq, memory_order_relaxed);

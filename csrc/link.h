@@ -55,8 +55,8 @@ struct smipc_link {
     struct smipc_link_stats stats;
 };
 
-#define SMIPC_STAT_ADD(field, n)                                                             \
-    atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
+#define SMIPC_STAT_ADD(field, n)                                                                   \
+    atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n),    \
                           memory_order_relaxed)
 
 /* ring 0 carries client->server, ring 1 server->client. efds: c2s data, c2s room,

@@ -92,8 +92,8 @@ int smipc_segment_create(const struct smipc_seg_params *p, uint64_t client_id, i
     return SMIPC_OK;
 }
 
-int smipc_segment_map(int memfd, const struct smipc_seg_params *p, uint64_t client_id,
-                      void **map, size_t *size)
+int smipc_segment_map(int memfd, const struct smipc_seg_params *p, uint64_t client_id, void **map,
+                      size_t *size)
 {
     uint64_t sz = smipc_segment_size(p);
     struct stat st;

@@ -19,7 +19,7 @@ int smipc_segment_create(const struct smipc_seg_params *p, uint64_t client_id, i
                          void **map, size_t *size);
 /* Client: maps the server's memfd after checking its size, seals and header against
  * what the handshake said. */
-int smipc_segment_map(int memfd, const struct smipc_seg_params *p, uint64_t client_id,
-                      void **map, size_t *size);
+int smipc_segment_map(int memfd, const struct smipc_seg_params *p, uint64_t client_id, void **map,
+                      size_t *size);
 
 #endif

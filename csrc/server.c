@@ -136,8 +136,7 @@ static int bind_name(smipc_server *srv, const char *dir)
             int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
             if (probe < 0) {
                 rc = SMIPC_ESYS;
-            } else if (connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0 ||
-                       errno == EAGAIN) {
+            } else if (connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN) {
                 rc = SMIPC_EEXIST; /* answered (or backlog full): alive */
             } else if (errno == ECONNREFUSED) {
                 if (unlink(srv->path) != 0 && errno != ENOENT)
@@ -329,8 +328,8 @@ static void drop_broken(smipc_server *srv, struct smipc_conn *c)
 }
 
 /* Reads one message from c, waiting a little for the rest of one already started. */
-static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t cap,
-                      size_t *len, int64_t deadline)
+static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t cap, size_t *len,
+                      int64_t deadline)
 {
     struct smipc_link *l = &c->link;
     for (;;) {
@@ -409,8 +408,8 @@ static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size
     }
 }
 
-SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf,
-                                   size_t *len, int timeout_ms)
+SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf, size_t *len,
+                                   int timeout_ms)
 {
     if (!srv || !len || (!buf && *len))
         return SMIPC_EINVAL;

@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 #define SMIPC_HANDSHAKE_NS 5000000000LL /* a peer that says nothing for 5 s is dropped */
-#define SMIPC_PENDING_MAX 256           /* handshakes in flight at once */
+#define SMIPC_PENDING_MAX  256          /* handshakes in flight at once */
 
 /* One connected client, as the server sees it. */
 struct smipc_conn {

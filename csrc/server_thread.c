@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 enum { TAG_LISTEN = 1, TAG_STOP, TAG_PENDING, TAG_CONN };
-#define TAG_SHIFT 56
+#define TAG_SHIFT      56
 #define TAG_VALUE_MASK ((1ull << TAG_SHIFT) - 1)
 
 static uint64_t tagged(uint64_t tag, uint64_t value)

@@ -2,7 +2,7 @@
 #include "internal.h"
 
 #define SMIPC_STR_(x) #x
-#define SMIPC_STR(x) SMIPC_STR_(x)
+#define SMIPC_STR(x)  SMIPC_STR_(x)
 
 SMIPC_EXPORT const char *smipc_version(void)
 {

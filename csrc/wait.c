@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #define SPIN_START_NS 20000
-#define SPIN_MIN_NS 500
-#define SPIN_MAX_NS 100000
+#define SPIN_MIN_NS   500
+#define SPIN_MAX_NS   100000
 
 static int single_cpu = -1;
 

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SMALL 64
-#define LARGE (1u << 20)
+#define SMALL       64
+#define LARGE       (1u << 20)
 #define MAX_CLIENTS 64
 
 static double now_s(void)

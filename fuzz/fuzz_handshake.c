@@ -38,8 +38,8 @@ static void honest_check(void)
     char b[8];
     size_t len = sizeof b;
     smipc_client_id from;
-    if (smipc_client_send(cli, "ping", 4, 1000) ||
-        smipc_server_recv(srv, &from, b, &len, 1000) || from != smipc_client_id_of(cli))
+    if (smipc_client_send(cli, "ping", 4, 1000) || smipc_server_recv(srv, &from, b, &len, 1000) ||
+        from != smipc_client_id_of(cli))
         abort();
     smipc_client_close(cli);
 }

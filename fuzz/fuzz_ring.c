@@ -17,18 +17,18 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PS 64
-#define COUNT 8
+#define PS      64
+#define COUNT   8
 #define MAX_MSG 2048
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define REQUIRE(cond)                                                                        \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_ring: %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                         \
-        }                                                                                    \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_ring: %s:%d: %s\n", __FILE__, __LINE__, #cond);                  \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void *map;
@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 REQUIRE(len > cap && len <= MAX_MSG);
             } else if (rc == SMIPC_EPROTO) {
                 REQUIRE(tampered); /* an honest producer never causes EPROTO */
-                break;       /* the connection is over */
+                break;             /* the connection is over */
             } else if (rc != SMIPC_AGAIN) {
                 fprintf(stderr, "fuzz_ring: unexpected %s\n", smipc_strerror(rc));
                 abort();

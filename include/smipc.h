@@ -34,13 +34,13 @@ enum smipc_status {
     SMIPC_ETIMEDOUT = -1, /* nothing to receive / no room to send before the timeout */
     SMIPC_EINVAL = -2,    /* bad argument (NULL handle, bad name, len > cap, ...) */
     SMIPC_ENOMEM = -3,
-    SMIPC_ETOOSMALL = -4, /* receive buffer too small: *len is set to the size needed
-                             and the message stays queued for the next receive */
-    SMIPC_EMSGSIZE = -5,  /* message larger than the connection's max_message_size */
-    SMIPC_ENOTFOUND = -6, /* no live server with that name */
-    SMIPC_EEXIST = -7,    /* a live server already owns that name */
-    SMIPC_EFULL = -8,     /* the server already has max_clients clients */
-    SMIPC_ECLOSED = -9,   /* the peer closed or died */
+    SMIPC_ETOOSMALL = -4,  /* receive buffer too small: *len is set to the size needed
+                              and the message stays queued for the next receive */
+    SMIPC_EMSGSIZE = -5,   /* message larger than the connection's max_message_size */
+    SMIPC_ENOTFOUND = -6,  /* no live server with that name */
+    SMIPC_EEXIST = -7,     /* a live server already owns that name */
+    SMIPC_EFULL = -8,      /* the server already has max_clients clients */
+    SMIPC_ECLOSED = -9,    /* the peer closed or died */
     SMIPC_ENOCLIENT = -10, /* no connected client with that id */
     SMIPC_EPROTO = -11,    /* the peer broke the protocol (framing, checksum, version) */
     SMIPC_EACCES = -12,    /* not allowed (other uid, permissions) */
@@ -77,8 +77,8 @@ SMIPC_EXPORT void smipc_server_close(smipc_server *srv);
 
 /* Round-robin over the clients: the next whole message from any client.
    On entry *len is the capacity of buf; on return the message's length. */
-SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf,
-                                   size_t *len, int timeout_ms);
+SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf, size_t *len,
+                                   int timeout_ms);
 SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const void *buf,
                                    size_t len, int timeout_ms);
 /* Sends to every connected client; *delivered (may be NULL) counts those that got it.
@@ -97,8 +97,7 @@ SMIPC_EXPORT int smipc_server_config_of(const smipc_server *srv, smipc_server_co
 SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int timeout_ms);
 /* NULL is fine. No other call may run on cli meanwhile. */
 SMIPC_EXPORT void smipc_client_close(smipc_client *cli);
-SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t len,
-                                   int timeout_ms);
+SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t len, int timeout_ms);
 SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, int timeout_ms);
 /* The id the server sees; 0 for NULL. */
 SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli);

@@ -29,32 +29,31 @@ int th_wait(pid_t pid, int timeout_ms);
 void th_kill(pid_t pid, int sig);
 
 /* In a child: report a failed check and exit 1. */
-#define CHILD_CHECK(cond)                                                                    \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "%s:%d: child check failed: %s\n", __FILE__, __LINE__, #cond);  \
-            fflush(stderr);                                                                  \
-            _exit(1);                                                                        \
-        }                                                                                    \
+#define CHILD_CHECK(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: child check failed: %s\n", __FILE__, __LINE__, #cond);         \
+            fflush(stderr);                                                                        \
+            _exit(1);                                                                              \
+        }                                                                                          \
     } while (0)
-#define CHILD_OK(expr)                                                                       \
-    do {                                                                                     \
-        int rc_ = (expr);                                                                    \
-        if (rc_ != SMIPC_OK) {                                                               \
-            fprintf(stderr, "%s:%d: %s -> %s\n", __FILE__, __LINE__, #expr,                  \
-                    smipc_strerror(rc_));                                                    \
-            fflush(stderr);                                                                  \
-            _exit(1);                                                                        \
-        }                                                                                    \
+#define CHILD_OK(expr)                                                                             \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != SMIPC_OK) {                                                                     \
+            fprintf(stderr, "%s:%d: %s -> %s\n", __FILE__, __LINE__, #expr, smipc_strerror(rc_));  \
+            fflush(stderr);                                                                        \
+            _exit(1);                                                                              \
+        }                                                                                          \
     } while (0)
 
 /* Status assertions that print the words of both codes. */
-#define assert_status(expr, want)                                                            \
-    do {                                                                                     \
-        int got_ = (expr);                                                                   \
-        if (got_ != (want))                                                                  \
-            fail_msg("%s: got %d (%s), want %d (%s)", #expr, got_, smipc_strerror(got_),     \
-                     (int)(want), smipc_strerror(want));                                     \
+#define assert_status(expr, want)                                                                  \
+    do {                                                                                           \
+        int got_ = (expr);                                                                         \
+        if (got_ != (want))                                                                        \
+            fail_msg("%s: got %d (%s), want %d (%s)", #expr, got_, smipc_strerror(got_),           \
+                     (int)(want), smipc_strerror(want));                                           \
     } while (0)
 #define assert_smipc_ok(expr) assert_status(expr, SMIPC_OK)
 
@@ -63,8 +62,8 @@ struct th_gate {
     int rd, wr;
 };
 void th_gate_init(struct th_gate *g);
-void th_gate_open(struct th_gate *g);                 /* writes one byte */
-int th_gate_wait(struct th_gate *g, int timeout_ms);  /* 0 when a byte came, -1 if not */
+void th_gate_open(struct th_gate *g);                /* writes one byte */
+int th_gate_wait(struct th_gate *g, int timeout_ms); /* 0 when a byte came, -1 if not */
 void th_gate_close(struct th_gate *g);
 /* Passes a number through a gate. */
 void th_gate_send_u64(struct th_gate *g, uint64_t v);

@@ -10,7 +10,7 @@
 static void test_strerror_covers_every_code(void **state)
 {
     (void)state;
-    const int codes[] = {SMIPC_OK,        SMIPC_ETIMEDOUT, SMIPC_EINVAL,   SMIPC_ENOMEM,
+    const int codes[] = {SMIPC_OK,        SMIPC_ETIMEDOUT, SMIPC_EINVAL,    SMIPC_ENOMEM,
                          SMIPC_ETOOSMALL, SMIPC_EMSGSIZE,  SMIPC_ENOTFOUND, SMIPC_EEXIST,
                          SMIPC_EFULL,     SMIPC_ECLOSED,   SMIPC_ENOCLIENT, SMIPC_EPROTO,
                          SMIPC_EACCES,    SMIPC_ESYS};

@@ -206,7 +206,8 @@ static void test_server_killed_mid_transfer(void **state)
     /* the send is stuck mid-message once the ring is full */
     size_t size;
     void *map = smipc_testing_client_segment(cli, &size);
-    struct smipc_ring_hdr *c2s = (void *)((char *)map + ((struct smipc_segment_hdr *)map)->ring_offset[0]);
+    struct smipc_ring_hdr *c2s =
+        (void *)((char *)map + ((struct smipc_segment_hdr *)map)->ring_offset[0]);
     int64_t end = th_now_ms() + 10000;
     while (atomic_load(&c2s->next) < 64 && th_now_ms() < end)
         poll(NULL, 0, 1);

@@ -188,8 +188,8 @@ static void test_client_refuses_a_hostile_server(void **state)
     size_t size;
     void *map = smipc_testing_server_segment(srv, id, &size);
     const struct smipc_segment_hdr *sh = map;
-    struct smipc_packet_hdr *h =
-        (struct smipc_packet_hdr *)((char *)map + sh->ring_offset[1] + sizeof(struct smipc_ring_hdr));
+    struct smipc_packet_hdr *h = (struct smipc_packet_hdr *)((char *)map + sh->ring_offset[1] +
+                                                             sizeof(struct smipc_ring_hdr));
     ((unsigned char *)(h + 1))[50] ^= 1; /* one bit of the data */
     char in[200];
     size_t len = sizeof in;

@@ -82,7 +82,8 @@ static void test_in_process_cycles_and_refusals(void **state)
         cfg.max_clients = 3;
         smipc_server *srv = th_server(name, &cfg);
         for (int i = 0; i < 100; i++) {
-            smipc_client *a = th_client(name), *b = th_client(name), *c = th_client(name), *d = NULL;
+            smipc_client *a = th_client(name), *b = th_client(name), *c = th_client(name),
+                         *d = NULL;
             assert_status(smipc_client_connect(&d, name, 5000), SMIPC_EFULL);
             smipc_server *dup = NULL;
             assert_status(smipc_server_open(&dup, name, NULL), SMIPC_EEXIST);

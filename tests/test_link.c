@@ -57,7 +57,8 @@ static int64_t soon(int ms)
 /* The packet header the consumer will read next (ring 0, the client's sends). */
 static struct smipc_packet_hdr *next_packet(struct pair *p)
 {
-    return (struct smipc_packet_hdr *)(p->srv.rx.packets + (size_t)p->srv.rx_pos * p->srv.rx.stride);
+    return (struct smipc_packet_hdr *)(p->srv.rx.packets +
+                                       (size_t)p->srv.rx_pos * p->srv.rx.stride);
 }
 
 static void test_crc32c_vectors(void **state)
@@ -84,9 +85,9 @@ static void test_crc32c_vectors(void **state)
             assert_memory_equal(dst + off, src + off, lens[li]);
             /* chaining equals one pass */
             size_t half = lens[li] / 2;
-            assert_int_equal(smipc_crc32c(smipc_crc32c(0, src + off, half), src + off + half,
-                                          lens[li] - half),
-                             ref);
+            assert_int_equal(
+                smipc_crc32c(smipc_crc32c(0, src + off, half), src + off + half, lens[li] - half),
+                ref);
         }
 }
 
@@ -302,19 +303,68 @@ static struct smipc_packet_hdr *second(struct pair *p, struct smipc_packet_hdr *
 {
     return (struct smipc_packet_hdr *)((unsigned char *)h + p->srv.rx.stride);
 }
-static void c_size(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->size = 1u << 31; }
-static void c_size_small(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->size = 3; }
-static void c_count(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->packet_count = 0; }
-static void c_count_big(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->packet_count = 0xffffffffu; }
-static void c_index(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->packet_index = 1; }
-static void c_total(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->total_size = ~0ull; }
-static void c_total_lie(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->total_size = 140; }
-static void c_tid(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->transfer_id += 5; }
-static void c_checksum(struct pair *p, struct smipc_packet_hdr *h) { (void)p; h->checksum ^= 1; }
-static void c_data(struct pair *p, struct smipc_packet_hdr *h) { (void)p; ((unsigned char *)(h + 1))[17] ^= 0x40; }
-static void c_second_tid(struct pair *p, struct smipc_packet_hdr *h) { second(p, h)->transfer_id = 77; }
-static void c_second_index(struct pair *p, struct smipc_packet_hdr *h) { second(p, h)->packet_index = 2; }
-static void c_second_total(struct pair *p, struct smipc_packet_hdr *h) { second(p, h)->total_size = 64 * 3; }
+static void c_size(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->size = 1u << 31;
+}
+static void c_size_small(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->size = 3;
+}
+static void c_count(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->packet_count = 0;
+}
+static void c_count_big(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->packet_count = 0xffffffffu;
+}
+static void c_index(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->packet_index = 1;
+}
+static void c_total(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->total_size = ~0ull;
+}
+static void c_total_lie(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->total_size = 140;
+}
+static void c_tid(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->transfer_id += 5;
+}
+static void c_checksum(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->checksum ^= 1;
+}
+static void c_data(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    ((unsigned char *)(h + 1))[17] ^= 0x40;
+}
+static void c_second_tid(struct pair *p, struct smipc_packet_hdr *h)
+{
+    second(p, h)->transfer_id = 77;
+}
+static void c_second_index(struct pair *p, struct smipc_packet_hdr *h)
+{
+    second(p, h)->packet_index = 2;
+}
+static void c_second_total(struct pair *p, struct smipc_packet_hdr *h)
+{
+    second(p, h)->total_size = 64 * 3;
+}
 
 /* A new transfer starting mid-message without the producer having aborted. */
 static void c_second_new_transfer(struct pair *p, struct smipc_packet_hdr *h)
@@ -331,9 +381,9 @@ static void test_hostile_headers_are_eproto(void **state)
 {
     (void)state;
     void (*cases[])(struct pair *, struct smipc_packet_hdr *) = {
-        c_size, c_size_small, c_count, c_count_big, c_index, c_total, c_total_lie,
-        c_tid, c_checksum, c_data, c_second_tid, c_second_index, c_second_total,
-        c_second_new_transfer};
+        c_size,       c_size_small,   c_count,        c_count_big,          c_index,
+        c_total,      c_total_lie,    c_tid,          c_checksum,           c_data,
+        c_second_tid, c_second_index, c_second_total, c_second_new_transfer};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_eproto(cases[i], 1);
     /* without checksums the framing is still checked */

@@ -174,7 +174,8 @@ static void test_threads_share_a_server(void **state)
     /* senders 0..3 (3 broadcasts), receivers 4..5 */
     for (uint32_t i = 0; i < THREADS + 2; i++) {
         side[i] = (struct server_side){srv, smipc_client_id_of(cli), i, -99, 0, got, &lock};
-        pthread_create(&t[i], NULL, i < THREADS ? server_send_thread : server_recv_thread, &side[i]);
+        pthread_create(&t[i], NULL, i < THREADS ? server_send_thread : server_recv_thread,
+                       &side[i]);
     }
     /* the client sends from two threads too, while it receives here */
     struct client_sender cs[2] = {{cli, 0, -99}, {cli, 1, -99}};

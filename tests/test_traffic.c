@@ -59,13 +59,17 @@ static void test_echo_every_size(void **state)
     smipc_client *cli = th_client(a.name);
     size_t sizes[64];
     size_t n = 0;
-    const size_t fixed[] = {0, 1, 2, 63, 64, 4095, 4096, 4097, 8192, 64 * 4096 - 1, 64 * 4096,
-                            64 * 4096 + 1, 3 * MiB + 5, 6 * MiB};
+    const size_t fixed[] = {0,           1,
+                            2,           63,
+                            64,          4095,
+                            4096,        4097,
+                            8192,        64 * 4096 - 1,
+                            64 * 4096,   64 * 4096 + 1,
+                            3 * MiB + 5, 6 * MiB};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         sizes[n++] = fixed[i];
     srand(42);
-    while (n < 40)
-    {
+    while (n < 40) {
         size_t big = n % 4 == 0;
         sizes[n++] = (size_t)rand() % (big ? 4 * MiB : 20000);
     }
