@@ -2,7 +2,7 @@
  * round trips of small messages from every client at once, then one client streaming
  * large messages. Prints what it measured.
  *
- * Usage: demo [--clients N] [--seconds S] [--name NAME] */
+ * Usage: demo [--clients N] [--seconds S] [--name NAME] [--no-checksum] */
 #include <smipc.h>
 
 #include <signal.h>
@@ -102,6 +102,8 @@ static int client_main(const char *name, int index, double seconds, int fd)
 int main(int argc, char **argv)
 {
     int clients = 4;
+    smipc_server_config cfg;
+    smipc_server_config_init(&cfg);
     double seconds = 1.0;
     char name[64];
     snprintf(name, sizeof name, "demo-%d", (int)getpid());
@@ -110,10 +112,13 @@ int main(int argc, char **argv)
             clients = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
             seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--no-checksum"))
+            cfg.flags |= SMIPC_NO_CHECKSUM;
         else if (!strcmp(argv[i], "--name") && i + 1 < argc)
             snprintf(name, sizeof name, "%s", argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--clients N (1..%d)] [--seconds S] [--name NAME]\n",
+            fprintf(stderr,
+                    "usage: %s [--clients N (1..%d)] [--seconds S] [--name NAME] [--no-checksum]\n",
                     argv[0], MAX_CLIENTS);
             return 2;
         }
@@ -123,7 +128,7 @@ int main(int argc, char **argv)
         return 2;
     }
     smipc_server *srv;
-    int rc = smipc_server_open(&srv, name, NULL);
+    int rc = smipc_server_open(&srv, name, &cfg);
     if (rc) {
         fprintf(stderr, "demo: server %s: %s\n", name, smipc_strerror(rc));
         return 1;
@@ -195,8 +200,9 @@ int main(int argc, char **argv)
            SMALL, total.round_trips / seconds, (unsigned long long)echoed,
            worst ? (double)best / worst : 0.0);
     if (total.stream_s > 0)
-        printf("streaming 1 MiB messages, one client: %.2f GB/s (%llu messages, checksums on)\n",
-               total.streamed_bytes / total.stream_s / 1e9, (unsigned long long)streamed);
+        printf("streaming 1 MiB messages, one client: %.2f GB/s (%llu messages, checksums %s)\n",
+               total.streamed_bytes / total.stream_s / 1e9, (unsigned long long)streamed,
+               cfg.flags & SMIPC_NO_CHECKSUM ? "off" : "on");
     free(buf);
     smipc_server_close(srv);
     if (rc || failed) {
