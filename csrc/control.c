@@ -63,6 +63,14 @@ int smipc_ctl_recv(int fd, void *msg, size_t cap, size_t *got, int *fds, int max
                 close(d); /* never leak what a hostile peer pushes at us */
         }
     }
+    if (mh.msg_flags & MSG_CTRUNC) {
+        /* descriptors were dropped: almost always because we are out of them */
+        for (int i = 0; i < *nfds; i++)
+            close(fds[i]);
+        *nfds = 0;
+        errno = EMFILE;
+        return SMIPC_ESYS;
+    }
     *got = (size_t)n;
     if (mh.msg_flags & MSG_TRUNC)
         *got = cap + 1; /* callers treat an oversized datagram as a protocol error */

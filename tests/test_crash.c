@@ -152,6 +152,52 @@ static void test_clients_killed_at_random_moments(void **state)
     smipc_server_close(srv);
 }
 
+static int send_then_die_main(void *arg)
+{
+    struct sender_args *a = arg;
+    smipc_client *cli;
+    CHILD_OK(smipc_client_connect(&cli, a->name, 10000));
+    char *buf = malloc(a->size);
+    for (int i = 0; i < a->repeat; i++) {
+        th_fill(buf, a->size, (uint64_t)i);
+        CHILD_OK(smipc_client_send(cli, buf, a->size, 10000));
+    }
+    th_gate_send_u64(&a->ready, smipc_client_id_of(cli));
+    kill(getpid(), SIGKILL); /* no close, no goodbye */
+    return 0;
+}
+
+static void test_messages_sent_before_death_are_delivered(void **state)
+{
+    (void)state;
+    const char *name = th_name("lastwords");
+    smipc_server *srv = th_server(name, NULL);
+    /* 20 messages of 10 KiB fit the ring (64 x 4 KiB): all are queued when it dies */
+    struct sender_args a = {.name = name, .size = 10000, .repeat = 20};
+    th_gate_init(&a.ready);
+    pid_t pid = th_spawn(send_then_die_main, &a);
+    uint64_t id;
+    assert_int_equal(th_gate_recv_u64(&a.ready, &id, 10000), 0);
+    assert_int_equal(th_wait(pid, 10000), 128 + SIGKILL);
+    /* dead, and maybe already noticed: its messages still come, in order, then it goes */
+    char buf[10000];
+    for (int i = 0; i < 20; i++) {
+        size_t len = sizeof buf;
+        smipc_client_id from;
+        assert_smipc_ok(smipc_server_recv(srv, &from, buf, &len, 5000));
+        assert_int_equal(from, id);
+        assert_true(len == 10000 && th_check(buf, len, (uint64_t)i));
+    }
+    size_t len = sizeof buf;
+    smipc_client_id from;
+    assert_status(smipc_server_recv(srv, &from, buf, &len, 100), SMIPC_ETIMEDOUT);
+    struct count_arg none = {srv, 0};
+    assert_true(th_eventually(clients_are, &none, 5000));
+    assert_status(smipc_server_send(srv, id, "x", 1, 0), SMIPC_ENOCLIENT);
+    th_gate_close(&a.ready);
+    smipc_server_close(srv);
+}
+
 /* ---- the server dies ---- */
 
 static int silent_server_main(void *arg)
@@ -411,6 +457,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_killed_mid_transfer),
         cmocka_unit_test(test_clients_killed_at_random_moments),
+        cmocka_unit_test(test_messages_sent_before_death_are_delivered),
         cmocka_unit_test(test_server_killed_mid_transfer),
         cmocka_unit_test(test_stale_name_is_taken_over),
         cmocka_unit_test(test_fork_child_does_not_keep_server_alive),

@@ -121,6 +121,68 @@ static void test_echo_without_checksums(void **state)
     free(in);
 }
 
+/* A receiver whose timeouts keep expiring in the middle of large messages: each call
+ * returns ETIMEDOUT or a whole message, never a part, and nothing is lost. */
+struct slow_args {
+    const char *name;
+    struct th_gate ready;
+};
+
+static int big_sender_main(void *arg)
+{
+    struct slow_args *a = arg;
+    smipc_server *srv;
+    CHILD_OK(smipc_server_open(&srv, a->name, NULL));
+    th_gate_open(&a->ready);
+    char m[8];
+    size_t len = sizeof m;
+    smipc_client_id from;
+    CHILD_OK(smipc_server_recv(srv, &from, m, &len, 10000));
+    char *buf = malloc(4 * MiB);
+    for (uint64_t i = 0; i < 12; i++) {
+        size_t size = MiB + i * 250000;
+        th_fill(buf, size, i);
+        CHILD_OK(smipc_server_send(srv, from, buf, size, 20000));
+    }
+    len = sizeof m;
+    CHILD_OK(smipc_server_recv(srv, &from, m, &len, 20000)); /* until the client is done */
+    free(buf);
+    smipc_server_close(srv);
+    return 0;
+}
+
+static void test_receive_timeouts_in_the_middle_of_messages(void **state)
+{
+    (void)state;
+    struct slow_args a = {.name = th_name("midmsg")};
+    th_gate_init(&a.ready);
+    pid_t pid = th_spawn(big_sender_main, &a);
+    assert_int_equal(th_gate_wait(&a.ready, 10000), 0);
+    smipc_client *cli = th_client(a.name);
+    assert_smipc_ok(smipc_client_send(cli, "go", 2, 1000));
+    char *buf = malloc(4 * MiB);
+    int timeouts = 0;
+    for (uint64_t i = 0; i < 12;) {
+        size_t len = 4 * MiB;
+        int rc = smipc_client_recv(cli, buf, &len, 0);
+        if (rc == SMIPC_ETIMEDOUT) {
+            timeouts++;
+            continue;
+        }
+        assert_smipc_ok(rc);
+        assert_int_equal(len, MiB + i * 250000);
+        assert_true(th_check(buf, len, i));
+        i++;
+    }
+    print_message("%d receives timed out, many in the middle of a message\n", timeouts);
+    assert_true(timeouts > 0);
+    assert_smipc_ok(smipc_client_send(cli, "done", 4, 1000));
+    assert_int_equal(th_wait(pid, 20000), 0);
+    smipc_client_close(cli);
+    free(buf);
+    th_gate_close(&a.ready);
+}
+
 /* ---- many clients against a server in this process ---- */
 
 struct tagged {
@@ -394,6 +456,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_every_size),
         cmocka_unit_test(test_echo_without_checksums),
+        cmocka_unit_test(test_receive_timeouts_in_the_middle_of_messages),
         cmocka_unit_test(test_many_clients_at_once),
         cmocka_unit_test(test_broadcast_reaches_every_client),
         cmocka_unit_test(test_round_robin_is_fair_to_flooders),
