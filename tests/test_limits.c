@@ -128,6 +128,9 @@ static int small_server_main(void *arg)
 static void test_segment_that_cannot_be_mapped_is_enomem(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    skip(); /* sanitizer shadow memory cannot live under an RLIMIT_AS */
+#endif
     struct nomem_args a = {.name = th_name("nomem")};
     th_gate_init(&a.ready);
     pid_t pid = th_spawn(small_server_main, &a);

@@ -174,7 +174,7 @@ static void test_receive_timeouts_in_the_middle_of_messages(void **state)
         assert_true(th_check(buf, len, i));
         i++;
     }
-    print_message("%d receives timed out, many in the middle of a message\n", timeouts);
+    print_message("%d receives timed out while 12 large messages streamed in\n", timeouts);
     assert_true(timeouts > 0);
     assert_smipc_ok(smipc_client_send(cli, "done", 4, 1000));
     assert_int_equal(th_wait(pid, 20000), 0);
