@@ -1,0 +1,32 @@
+"""smipc: message passing between processes on one host through shared memory.
+
+    with smipc.Server("demo") as srv:            # in one process
+        msg = srv.recv()
+        srv.send(msg.client, msg.data.upper())
+
+    with smipc.Client("demo") as cli:            # in another
+        cli.send(b"hello")
+        print(cli.recv())                        # b'HELLO'
+
+Timeouts are seconds (None: for ever, 0: never block). Errors raise smipc.Error
+subclasses that are also the matching builtins (smipc.Timeout is a TimeoutError, ...).
+A handle inherited across fork() is dead in the child: its calls raise smipc.Closed.
+"""
+from ._core import BytesLike, Client, Message, Server
+from ._errors import (BufferTooSmall, Closed, Error, Exists, Full, InvalidArgument,
+                      MessageTooLarge, NoSuchClient, NotFound, OutOfMemory, PermissionDenied,
+                      ProtocolError, SystemCallError, Timeout, strerror)
+from ._smipc_cffi import ffi as _ffi, lib as _lib
+from ._version import __version__
+
+_library_version = _ffi.string(_lib.smipc_version()).decode()
+if _library_version != __version__:
+    raise ImportError(f"smipc's compiled part is version {_library_version}, its Python part "
+                      f"{__version__}: the installation is mixed up; reinstall smipc")
+
+__all__ = [
+    "BufferTooSmall", "BytesLike", "Client", "Closed", "Error", "Exists", "Full",
+    "InvalidArgument", "Message", "MessageTooLarge", "NoSuchClient", "NotFound",
+    "OutOfMemory", "PermissionDenied", "ProtocolError", "Server", "SystemCallError",
+    "Timeout", "__version__", "strerror",
+]
