@@ -47,6 +47,15 @@ def _left(deadline: Optional[float]) -> int:
     return _timeout_ms(max(0.0, deadline - time.monotonic()))
 
 
+def _writable(buffer: BytesLike) -> Any:
+    try:
+        return ffi.from_buffer(buffer, require_writable=True)
+    except BufferError:
+        # as io's readinto() says it
+        raise TypeError(f"recv_into needs a writable bytes-like object, not "
+                        f"{type(buffer).__name__}") from None
+
+
 def _name(name: Union[str, bytes]) -> bytes:
     raw = name.encode() if isinstance(name, str) else bytes(name)
     if b"\0" in raw:
@@ -174,7 +183,7 @@ class Server(_Handle):
         """Receives into a writable buffer without copying twice: (client, nbytes).
         Raises BufferTooSmall (with .needed) and leaves the message queued."""
         ms = _timeout_ms(timeout)
-        dst = ffi.from_buffer(buffer, require_writable=True)
+        dst = _writable(buffer)
         h = self._enter()
         try:
             frm = ffi.new("smipc_client_id *")
@@ -286,7 +295,7 @@ class Client(_Handle):
         """Receives into a writable buffer; returns the message's length. Raises
         BufferTooSmall (with .needed) and leaves the message queued."""
         ms = _timeout_ms(timeout)
-        dst = ffi.from_buffer(buffer, require_writable=True)
+        dst = _writable(buffer)
         h = self._enter()
         try:
             lenp = ffi.new("size_t *", len(dst))

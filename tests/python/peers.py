@@ -1,0 +1,71 @@
+"""Functions that run in other processes (spawned: they share nothing with the test).
+Each checks what it receives and fails (non-zero exit) on any surprise."""
+import os
+import signal
+import sys
+
+import smipc
+
+
+def payload(size: int, seed: int) -> bytes:
+    """Bytes that depend on (size, seed) everywhere, so damage anywhere shows."""
+    block = bytes((seed * 31 + i * 7) & 0xFF for i in range(251))
+    return (block * (size // 251 + 1))[:size]
+
+
+def echo_client(name: str, sizes: list) -> None:
+    with smipc.Client(name, timeout=10) as cli:
+        for i, size in enumerate(sizes):
+            data = payload(size, i)
+            cli.send(data, timeout=10)
+            back = cli.recv(timeout=10)
+            if back != data:
+                sys.exit(f"echo {i} of {size} bytes came back as {len(back)} different bytes")
+
+
+def broadcast_listener(name: str, count: int, ready) -> None:
+    with smipc.Client(name, timeout=10) as cli:
+        ready.set()
+        for i in range(count):
+            data = cli.recv(timeout=10)
+            if data != payload(1000 * i + 1, i):
+                sys.exit(f"broadcast {i} damaged")
+
+
+def python_echo_server(name: str, ready, count: int) -> None:
+    with smipc.Server(name) as srv:
+        ready.set()
+        for _ in range(count):
+            msg = srv.recv(timeout=20)
+            srv.send(msg.client, msg.data.upper(), timeout=10)
+
+
+def idle_server(name: str, ready) -> None:
+    srv = smipc.Server(name)
+    ready.set()
+    signal.pause()
+    srv.close()
+
+
+def connect_as(uid: int, name: str) -> None:
+    os.setgid(uid)
+    os.setuid(uid)
+    try:
+        smipc.Client(name, timeout=5)
+    except smipc.PermissionDenied as e:
+        assert isinstance(e, PermissionError)
+        sys.exit(0)
+    sys.exit("another uid was let in")
+
+
+def connect_without_descriptors(name: str) -> None:
+    import resource
+    open_now = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_now, open_now))
+    try:
+        smipc.Client(name, timeout=5)
+    except smipc.SystemCallError as e:
+        import errno
+        assert isinstance(e, OSError) and e.errno == errno.EMFILE, e
+        sys.exit(0)
+    sys.exit("connected without descriptors")
