@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
 from ._errors import BufferTooSmall, Closed, InvalidArgument, check, error_for
 from ._smipc_cffi import ffi, lib
@@ -121,7 +121,8 @@ class _Handle:
             pass
 
 
-def _receive(call, ms: int, deadline: Optional[float]) -> Tuple[Any, int]:
+def _receive(call: Callable[[Any, Any, int], int], ms: int,
+             deadline: Optional[float]) -> Tuple[Any, int]:
     """Calls call(buf, lenp, ms) with the thread's scratch buffer, growing it to the size
     the library asks for: ETOOSMALL never reaches the caller of recv()."""
     buf = _scratch.buf
@@ -239,7 +240,7 @@ class Server(_Handle):
         find a message. Owned by the server: never read or close it."""
         h = self._enter()
         try:
-            return check(lib.smipc_server_fd(h))
+            return check(int(lib.smipc_server_fd(h)))
         finally:
             self._leave()
 
@@ -287,7 +288,8 @@ class Client(_Handle):
         try:
             buf, n = _receive(lambda b, lp, t: lib.smipc_client_recv(h, b, lp, t), ms,
                               _deadline(timeout))
-            return ffi.unpack(buf, n)
+            data: bytes = ffi.unpack(buf, n)
+            return data
         finally:
             self._leave()
 
@@ -314,7 +316,7 @@ class Client(_Handle):
         find a message or the server is gone. Owned by the client: never read or close it."""
         h = self._enter()
         try:
-            return check(lib.smipc_client_fd(h))
+            return check(int(lib.smipc_client_fd(h)))
         finally:
             self._leave()
 

@@ -87,7 +87,8 @@ _BY_STATUS: Dict[int, Type[Error]] = {
 
 def strerror(status: int) -> str:
     """The library's words for a status code."""
-    return ffi.string(lib.smipc_strerror(status)).decode()
+    words: str = ffi.string(lib.smipc_strerror(status)).decode()
+    return words
 
 
 def error_for(status: int, context: str = "") -> Error:

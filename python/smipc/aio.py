@@ -26,8 +26,13 @@ T = TypeVar("T")
 
 async def _readable(fd: int) -> None:
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    ready: "asyncio.Future[None]" = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
     try:
         await ready
     finally:
@@ -116,7 +121,8 @@ class Server:
         await _send(lambda t: self.sync.send(client, data, timeout=t), timeout)
 
     async def broadcast(self, data: BytesLike, timeout: Optional[float] = None) -> int:
-        return await _send(lambda t: self.sync.broadcast(data, timeout=t), timeout)
+        delivered: int = await _send(lambda t: self.sync.broadcast(data, timeout=t), timeout)
+        return delivered
 
     def clients(self) -> List[int]:
         return self.sync.clients()

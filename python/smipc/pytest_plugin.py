@@ -23,7 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import uuid
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -65,7 +65,7 @@ class SpawnedProcess:
         self.process.join()
 
 
-def _run(fn: Callable[..., Any], env: dict, args: tuple) -> None:
+def _run(fn: Callable[..., Any], env: Dict[str, str], args: Tuple[Any, ...]) -> None:
     os.environ.update(env)
     fn(*args)
 

@@ -48,3 +48,29 @@ def test_c_client_gets_notfound_words(smipc_name):
                          text=True, timeout=20)
     assert out.returncode == 1
     assert smipc.strerror(-6) in out.stderr
+
+
+def helper(name):
+    folder = os.environ.get("SMIPC_TEST_HELPERS_DIR")
+    if not folder:
+        pytest.fail("SMIPC_TEST_HELPERS_DIR must name the folder with the built C test helpers")
+    return os.path.join(folder, name)
+
+
+def test_protocol_error_ends_only_that_client(smipc_server, smipc_name):
+    with smipc.Client(smipc_name, timeout=5) as honest:
+        bad = subprocess.Popen([helper("hostile_client"), smipc_name], stdout=subprocess.PIPE,
+                               text=True)
+        try:
+            assert bad.stdout.readline().startswith("hostile_client: garbage published")
+            with pytest.raises(smipc.ProtocolError) as info:
+                for _ in range(3):
+                    smipc_server.recv(timeout=5)
+            assert info.value.status == -11
+            assert bad.wait(timeout=10) == 0  # it was told: its connection is over
+            honest.send(b"unaffected", timeout=5)
+            msg = smipc_server.recv(timeout=5)
+            assert (msg.client, msg.data) == (honest.id, b"unaffected")
+            assert smipc_server.clients() == [honest.id]
+        finally:
+            bad.kill()

@@ -1,0 +1,5 @@
+# The compiled CFFI module (generated from include/smipc.h).
+from typing import Any
+
+ffi: Any
+lib: Any
