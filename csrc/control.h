@@ -8,7 +8,8 @@
 
 enum smipc_hello_kind {
     SMIPC_HELLO_CONNECT = 1, /* become a client */
-    SMIPC_HELLO_PROBE = 2    /* only asking whether the server is alive */
+    SMIPC_HELLO_PROBE = 2,   /* only asking whether the server is alive */
+    SMIPC_HELLO_STAT = 3     /* asking for statistics (stats.h), not becoming a client */
 };
 
 struct smipc_hello {

@@ -68,6 +68,7 @@ struct smipc_server {
     _Atomic int reap_wanted;
     _Atomic int fd_mode;
     int64_t started_ns;
+    _Atomic uint64_t accepted, refused; /* connections, for `smipc stat` */
 };
 
 /* server_conn.c */

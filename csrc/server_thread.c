@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "control.h"
 #include "server_internal.h"
+#include "stats.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -133,6 +134,7 @@ static void welcome_client(smipc_server *srv, struct smipc_pending *p)
         rc = smipc_ctl_send(p->fd, &w, sizeof w, fds, SMIPC_WELCOME_FDS);
     close(memfd);
     if (!rc) {
+        atomic_fetch_add(&srv->accepted, 1);
         smipc_conn_unref(c);
         free(p);
         return;
@@ -171,6 +173,11 @@ static void on_hello(smipc_server *srv, struct smipc_pending *p)
         pending_drop(srv, p, 1);
         return;
     }
+    if (h.kind == SMIPC_HELLO_STAT) {
+        smipc_stats_reply(srv, p->fd);
+        pending_drop(srv, p, 1);
+        return;
+    }
     int refuse = SMIPC_OK;
     if (h.kind != SMIPC_HELLO_CONNECT)
         refuse = SMIPC_EPROTO;
@@ -183,6 +190,7 @@ static void on_hello(smipc_server *srv, struct smipc_pending *p)
         pthread_mutex_unlock(&srv->lock);
     }
     if (refuse) {
+        atomic_fetch_add(&srv->refused, 1);
         reply(p->fd, refuse);
         pending_drop(srv, p, 1);
         return;

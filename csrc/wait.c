@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <poll.h>
+#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -29,6 +30,18 @@ void smipc_spin_init(struct smipc_spin *s)
         single_cpu = sysconf(_SC_NPROCESSORS_ONLN) <= 1;
     /* On one core the peer cannot run while we spin: never spin there. */
     s->budget_ns = single_cpu ? 0 : SPIN_START_NS;
+    s->max_ns = SPIN_MAX_NS;
+    /* SMIPC_SPIN_US caps spinning (0: always sleep at once), for power or benchmarks */
+    const char *env = getenv("SMIPC_SPIN_US");
+    if (env && *env) {
+        char *end;
+        long us = strtol(env, &end, 10);
+        if (!*end && us >= 0 && us <= 1000000) {
+            s->max_ns = us * 1000;
+            if (s->budget_ns > s->max_ns)
+                s->budget_ns = s->max_ns;
+        }
+    }
 }
 
 int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t deadline)
@@ -44,13 +57,15 @@ int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t de
     for (unsigned i = 1;; i++) {
         cpu_relax();
         if (ready(arg)) {
-            s->budget_ns = s->budget_ns * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : s->budget_ns * 2;
+            s->budget_ns = s->budget_ns * 2 > s->max_ns ? s->max_ns : s->budget_ns * 2;
             return 1;
         }
         if ((i & 7) == 0 && smipc_now_ns() >= end)
             break;
     }
     s->budget_ns = s->budget_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : s->budget_ns / 2;
+    if (s->budget_ns > s->max_ns)
+        s->budget_ns = s->max_ns;
     return 0;
 }
 

@@ -10,6 +10,7 @@
  * waiters than cores) soon stops burning the time slice of the process it waits for. */
 struct smipc_spin {
     int64_t budget_ns;
+    int64_t max_ns;
 };
 
 void smipc_spin_init(struct smipc_spin *s);
