@@ -203,11 +203,13 @@ SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t le
     int rc = usable(cli);
     if (rc)
         return rc;
-    int64_t deadline = smipc_deadline(timeout_ms);
-    rc = smipc_lock_until(&cli->send_lock, deadline);
+    struct smipc_lazy_deadline deadline = {timeout_ms, 0};
+    rc = smipc_lock_until(&cli->send_lock, &deadline);
     if (rc)
         return rc;
-    rc = smipc_link_send(&cli->link, buf, len, deadline);
+    rc = smipc_link_try_send(&cli->link, buf, len);
+    if (rc == SMIPC_AGAIN)
+        rc = smipc_link_send(&cli->link, buf, len, smipc_deadline_now(&deadline));
     pthread_mutex_unlock(&cli->send_lock);
     return rc;
 }
@@ -228,7 +230,8 @@ static void break_link(smipc_client *cli)
     shutdown(cli->ctl_fd, SHUT_RDWR); /* the server drops us at once */
 }
 
-static int recv_locked(smipc_client *cli, void *buf, size_t *len, int64_t deadline)
+static int recv_locked(smipc_client *cli, void *buf, size_t *len,
+                       struct smipc_lazy_deadline *deadline)
 {
     struct smipc_link *l = &cli->link;
     size_t cap = *len;
@@ -242,7 +245,7 @@ static int recv_locked(smipc_client *cli, void *buf, size_t *len, int64_t deadli
             break_link(cli);
         if (rc != SMIPC_AGAIN)
             return rc;
-        rc = smipc_link_wait_rx(l, deadline);
+        rc = smipc_link_wait_rx(l, smipc_deadline_now(deadline));
         if (rc == SMIPC_OK)
             continue;
         if (rc == SMIPC_ETIMEDOUT) {
@@ -261,11 +264,11 @@ SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, in
     int rc = usable(cli);
     if (rc)
         return rc;
-    int64_t deadline = smipc_deadline(timeout_ms);
-    rc = smipc_lock_until(&cli->recv_lock, deadline);
+    struct smipc_lazy_deadline deadline = {timeout_ms, 0};
+    rc = smipc_lock_until(&cli->recv_lock, &deadline);
     if (rc)
         return rc;
-    rc = recv_locked(cli, buf, len, deadline);
+    rc = recv_locked(cli, buf, len, &deadline);
     pthread_mutex_unlock(&cli->recv_lock);
     return rc;
 }

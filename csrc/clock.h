@@ -34,6 +34,20 @@ static inline int smipc_poll_ms(int64_t deadline)
     return ms > 1000000000 ? 1000000000 : (int)ms;
 }
 
+/* A deadline read off the clock only when a call is about to wait: the fast paths, which
+ * never wait, never read the clock. */
+struct smipc_lazy_deadline {
+    int timeout_ms;
+    int64_t at; /* 0: not yet */
+};
+
+static inline int64_t smipc_deadline_now(struct smipc_lazy_deadline *d)
+{
+    if (!d->at)
+        d->at = smipc_deadline(d->timeout_ms);
+    return d->at;
+}
+
 static inline struct timespec smipc_ns_to_ts(int64_t ns)
 {
     struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};

@@ -43,9 +43,10 @@ struct smipc_ring_hdr {
     /* producer sets before sleeping for room; consumer clears when it wakes it */
     alignas(SMIPC_CACHELINE) _Atomic uint32_t tx_waiting;
     _Atomic uint32_t free; /* wake the producer once front reaches this seq (hysteresis) */
-    /* constant after creation */
-    alignas(SMIPC_CACHELINE) uint32_t count; /* packets in the ring */
-    uint32_t packet_size;
+    /* written by the server only, rarely */
+    alignas(SMIPC_CACHELINE) uint32_t count; /* packets in the ring (constant) */
+    uint32_t packet_size;                    /* (constant) */
+    _Atomic uint32_t load; /* clients the server has: a hint for whether to spin */
 };
 _Static_assert(sizeof(struct smipc_ring_hdr) == 5 * SMIPC_CACHELINE, "ring header lines");
 

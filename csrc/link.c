@@ -52,6 +52,7 @@ void smipc_link_init(struct smipc_link *l, void *segment, int is_server, const i
         r->room_efd = efds[2 * i + 1];
     }
     l->ctl_fd = ctl_fd;
+    l->load = &l->rx.hdr->load; /* a server sets its own counter instead */
     l->checksum = (sh->flags & SMIPC_SEG_CHECKSUM) != 0;
     l->max_message_size = sh->max_message_size;
     l->tx_tid = 1;
@@ -123,6 +124,11 @@ static int room_ready(void *p)
     return has_room(a->l, a->need);
 }
 
+static int may_spin(const struct smipc_link *l)
+{
+    return smipc_spin_worthwhile(atomic_load_explicit(l->load, memory_order_relaxed));
+}
+
 static int link_closed_status(const struct smipc_link *l)
 {
     /* The call that found a protocol error returned SMIPC_EPROTO; after it the
@@ -138,7 +144,7 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
 {
     struct room_arg arg = {l, need};
     struct smipc_ring_hdr *h = l->tx.hdr;
-    if (smipc_spin(&l->tx_spin, room_ready, &arg, deadline))
+    if (smipc_spin(&l->tx_spin, room_ready, &arg, deadline, !may_spin(l)))
         return SMIPC_OK;
     for (;;) {
         int rc = link_closed_status(l);
@@ -179,6 +185,18 @@ static void abort_transfer(struct smipc_link *l, uint32_t tid)
     atomic_store_explicit(&l->tx.hdr->aborted, tid, memory_order_release);
     SMIPC_STAT_ADD(l->stats.aborts, 1);
     wake_consumer(l);
+}
+
+int smipc_link_try_send(struct smipc_link *l, const void *buf, size_t len)
+{
+    const uint32_t ps = l->tx.packet_size;
+    if (len > l->max_message_size || len > (uint64_t)ps * l->tx.count ||
+        atomic_load_explicit(&l->state, memory_order_relaxed) != SMIPC_LINK_OPEN)
+        return SMIPC_AGAIN; /* the full path says why, or streams it */
+    const uint32_t npk = len ? (uint32_t)((len + ps - 1) / ps) : 1;
+    if (!has_room(l, npk))
+        return SMIPC_AGAIN;
+    return smipc_link_send(l, buf, len, 0); /* has room: never waits */
 }
 
 int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t deadline)
@@ -442,7 +460,7 @@ void smipc_link_disarm_rx(struct smipc_link *l)
 int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
 {
     if (atomic_load_explicit(&l->state, memory_order_relaxed) == SMIPC_LINK_OPEN &&
-        smipc_spin(&l->rx_spin, rx_ready_cb, l, deadline))
+        smipc_spin(&l->rx_spin, rx_ready_cb, l, deadline, !may_spin(l)))
         return SMIPC_OK;
     for (;;) {
         smipc_link_wake_producer(l);

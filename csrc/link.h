@@ -43,6 +43,8 @@ struct smipc_link {
     struct smipc_ring tx, rx;
     int ctl_fd;
     int checksum;
+    /* how many clients the server has: spin only while that fits the CPUs */
+    const _Atomic uint32_t *load;
     uint64_t max_message_size;
     _Atomic int state;
     /* producer side, under the sender's lock */
@@ -67,6 +69,9 @@ void smipc_link_release(struct smipc_link *l); /* frees the stash; closes nothin
 
 /* Sends one whole message, waiting for room until the deadline. */
 int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t deadline);
+/* Sends a message that fits the ring if it has room now; SMIPC_AGAIN (nothing written)
+ * when the message must wait or stream: then call smipc_link_send. */
+int smipc_link_try_send(struct smipc_link *l, const void *buf, size_t len);
 
 /* Takes whatever packets are ready without waiting. SMIPC_OK: a whole message is in buf
  * and *len is its length; SMIPC_ETOOSMALL: *len is the size needed, nothing consumed;

@@ -311,7 +311,8 @@ static int drain_events(smipc_server *srv, int timeout_ms)
 
 static int wait_any(smipc_server *srv, int64_t deadline)
 {
-    if (smipc_spin(&srv->recv_spin, any_ready, srv, deadline))
+    if (smipc_spin(&srv->recv_spin, any_ready, srv, deadline,
+                   !smipc_spin_worthwhile(atomic_load_explicit(&srv->load, memory_order_relaxed))))
         return SMIPC_OK;
     if (arm_all(srv) || atomic_load(&srv->reap_wanted))
         return SMIPC_OK;
@@ -329,7 +330,7 @@ static void drop_broken(smipc_server *srv, struct smipc_conn *c)
 
 /* Reads one message from c, waiting a little for the rest of one already started. */
 static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t cap, size_t *len,
-                      int64_t deadline)
+                      struct smipc_lazy_deadline *lazy)
 {
     struct smipc_link *l = &c->link;
     for (;;) {
@@ -346,6 +347,7 @@ static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t
             return SMIPC_AGAIN;
         /* Mid-message: the rest is normally microseconds away. Do not let one slow or
          * hostile client hold the others up, though: after a short stall, park it. */
+        int64_t deadline = smipc_deadline_now(lazy);
         int64_t now = smipc_now_ns(), until = deadline;
         pthread_mutex_lock(&srv->lock);
         int alone = srv->nconns <= 1;
@@ -380,7 +382,7 @@ static void keep_fd_level(smipc_server *srv)
 }
 
 static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size_t *len,
-                       int64_t deadline)
+                       struct smipc_lazy_deadline *deadline)
 {
     size_t cap = *len;
     if (atomic_load_explicit(&srv->fd_mode, memory_order_relaxed))
@@ -402,7 +404,7 @@ static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size
             }
             continue;
         }
-        int rc = wait_any(srv, deadline);
+        int rc = wait_any(srv, smipc_deadline_now(deadline));
         if (rc)
             return rc;
     }
@@ -416,11 +418,11 @@ SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, voi
     int rc = usable(srv);
     if (rc)
         return rc;
-    int64_t deadline = smipc_deadline(timeout_ms);
-    rc = smipc_lock_until(&srv->recv_lock, deadline);
+    struct smipc_lazy_deadline deadline = {timeout_ms, 0};
+    rc = smipc_lock_until(&srv->recv_lock, &deadline);
     if (rc)
         return rc;
-    rc = recv_locked(srv, from, buf, len, deadline);
+    rc = recv_locked(srv, from, buf, len, &deadline);
     pthread_mutex_unlock(&srv->recv_lock);
     /* A departure seen while we held the lock is reaped now (see reap_soon). */
     if (atomic_load(&srv->reap_wanted))
@@ -430,14 +432,17 @@ SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, voi
 
 /* ---- sending ---- */
 
-static int send_one(struct smipc_conn *c, const void *buf, size_t len, int64_t deadline)
+static int send_one(struct smipc_conn *c, const void *buf, size_t len,
+                    struct smipc_lazy_deadline *deadline)
 {
     if (atomic_load(&c->link.state) != SMIPC_LINK_OPEN)
         return SMIPC_ECLOSED;
     int rc = smipc_lock_until(&c->send_lock, deadline);
     if (rc)
         return rc;
-    rc = smipc_link_send(&c->link, buf, len, deadline);
+    rc = smipc_link_try_send(&c->link, buf, len);
+    if (rc == SMIPC_AGAIN)
+        rc = smipc_link_send(&c->link, buf, len, smipc_deadline_now(deadline));
     pthread_mutex_unlock(&c->send_lock);
     return rc;
 }
@@ -452,7 +457,7 @@ SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const 
         return rc;
     if (len > srv->params.max_message_size)
         return SMIPC_EMSGSIZE;
-    int64_t deadline = smipc_deadline(timeout_ms);
+    struct smipc_lazy_deadline deadline = {timeout_ms, 0};
     pthread_mutex_lock(&srv->lock);
     long i = smipc_conn_find(srv, to);
     struct smipc_conn *c = i >= 0 ? srv->conns[i] : NULL;
@@ -461,7 +466,7 @@ SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const 
     pthread_mutex_unlock(&srv->lock);
     if (!c)
         return SMIPC_ENOCLIENT;
-    rc = send_one(c, buf, len, deadline);
+    rc = send_one(c, buf, len, &deadline);
     smipc_conn_unref(c);
     return rc;
 }
@@ -488,7 +493,7 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
         return rc;
     if (len > srv->params.max_message_size)
         return SMIPC_EMSGSIZE;
-    int64_t deadline = smipc_deadline(timeout_ms);
+    struct smipc_lazy_deadline deadline = {timeout_ms, 0};
     pthread_mutex_lock(&srv->lock);
     size_t n = 0;
     struct smipc_conn **snap = malloc((srv->nconns ? srv->nconns : 1) * sizeof *snap);
@@ -506,7 +511,7 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
     for (size_t i = 0; i < n; i++) {
         /* A client that died and is not reaped yet must not be counted: ask the kernel
          * (one poll per client; broadcast is not the per-message hot path). */
-        int r = peer_alive(snap[i]) ? send_one(snap[i], buf, len, deadline) : SMIPC_ECLOSED;
+        int r = peer_alive(snap[i]) ? send_one(snap[i], buf, len, &deadline) : SMIPC_ECLOSED;
         if (r == SMIPC_OK)
             ok++;
         else if (r != SMIPC_ECLOSED && !first)

@@ -66,6 +66,16 @@ int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *
     return SMIPC_OK;
 }
 
+/* Under srv->lock: tells the server's links and every client how many clients there are
+ * (the ring header's load hint), after the table changed. */
+static void publish_load(smipc_server *srv)
+{
+    uint32_t n = (uint32_t)srv->nconns;
+    atomic_store_explicit(&srv->load, n, memory_order_relaxed);
+    for (size_t i = 0; i < srv->nconns; i++)
+        atomic_store_explicit(&srv->conns[i]->link.tx.hdr->load, n, memory_order_relaxed);
+}
+
 long smipc_conn_find(smipc_server *srv, smipc_client_id id)
 {
     for (size_t i = 0; i < srv->nconns; i++)
@@ -88,6 +98,8 @@ int smipc_conn_add(smipc_server *srv, struct smipc_conn *c)
     if (epoll_ctl(srv->recv_epfd, EPOLL_CTL_ADD, c->link.rx.data_efd, &ev) != 0)
         return SMIPC_ESYS;
     srv->conns[srv->nconns++] = c;
+    c->link.load = &srv->load;
+    publish_load(srv);
     return SMIPC_OK;
 }
 
@@ -98,6 +110,7 @@ void smipc_conn_remove_at(smipc_server *srv, size_t i)
     srv->nconns--;
     if (srv->rr > i)
         srv->rr--;
+    publish_load(srv);
     epoll_ctl(srv->recv_epfd, EPOLL_CTL_DEL, c->link.rx.data_efd, NULL);
     epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, c->ctl_fd, NULL);
     /* Mark it so a sender still holding a reference stops at once. */

@@ -69,6 +69,7 @@ struct smipc_server {
     _Atomic int fd_mode;
     int64_t started_ns;
     _Atomic uint64_t accepted, refused; /* connections, for `smipc stat` */
+    _Atomic uint32_t load;              /* nconns, for the spin decisions (wait.h) */
 };
 
 /* server_conn.c */

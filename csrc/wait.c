@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -14,6 +15,14 @@
 #define SPIN_MAX_NS   100000
 
 static int single_cpu = -1;
+static long online_cpus;
+
+int smipc_spin_worthwhile(uint32_t clients)
+{
+    if (!online_cpus)
+        online_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return (long)clients + 1 <= online_cpus;
+}
 
 static inline void cpu_relax(void)
 {
@@ -44,7 +53,7 @@ void smipc_spin_init(struct smipc_spin *s)
     }
 }
 
-int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t deadline)
+int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t deadline, int yield)
 {
     if (ready(arg))
         return 1;
@@ -53,6 +62,12 @@ int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t de
     int64_t now = smipc_now_ns();
     if (now >= deadline)
         return 0;
+    if (yield) {
+        /* More waiters than CPUs: give the CPU away once (most likely to the process we
+         * wait for), look again, then sleep. Yielding longer starves whoever sleeps. */
+        sched_yield();
+        return ready(arg);
+    }
     int64_t end = deadline - now < s->budget_ns ? deadline : now + s->budget_ns;
     for (unsigned i = 1;; i++) {
         cpu_relax();
@@ -64,8 +79,6 @@ int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t de
             break;
     }
     s->budget_ns = s->budget_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : s->budget_ns / 2;
-    if (s->budget_ns > s->max_ns)
-        s->budget_ns = s->max_ns;
     return 0;
 }
 
@@ -98,10 +111,11 @@ int smipc_sleep2(int efd, int ctl_fd, int64_t deadline)
     return SMIPC_OK;
 }
 
-int smipc_lock_until(pthread_mutex_t *m, int64_t deadline)
+int smipc_lock_until(pthread_mutex_t *m, struct smipc_lazy_deadline *lazy)
 {
     if (pthread_mutex_trylock(m) == 0)
         return SMIPC_OK;
+    int64_t deadline = smipc_deadline_now(lazy);
     if (deadline == SMIPC_FOREVER) {
         pthread_mutex_lock(m);
         return SMIPC_OK;

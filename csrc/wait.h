@@ -15,8 +15,13 @@ struct smipc_spin {
 
 void smipc_spin_init(struct smipc_spin *s);
 /* Spins until ready(arg) is true (returns 1), or the budget or the deadline runs out
- * (returns 0). */
-int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t deadline);
+ * (returns 0). With yield (more waiters than CPUs) it gives the CPU away once instead,
+ * and looks again. */
+int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t deadline, int yield);
+/* Whether spinning can pay off when a server has `clients` clients: only while the server
+ * and its clients fit on the online CPUs. Beyond that a spinner burns the time slice of
+ * the very process it waits for, and the first to spin starves the rest. */
+int smipc_spin_worthwhile(uint32_t clients);
 
 /* Sleeps until efd or ctl_fd (-1: none) is readable or the deadline passes.
  * Returns SMIPC_OK (woken or timed out: callers re-check), SMIPC_ECLOSED (anything on
@@ -26,7 +31,8 @@ int smipc_sleep2(int efd, int ctl_fd, int64_t deadline);
 void smipc_efd_signal(int efd);
 void smipc_efd_drain(int efd);
 
+struct smipc_lazy_deadline;
 /* Locks m, giving up at the deadline: SMIPC_OK or SMIPC_ETIMEDOUT. */
-int smipc_lock_until(pthread_mutex_t *m, int64_t deadline);
+int smipc_lock_until(pthread_mutex_t *m, struct smipc_lazy_deadline *deadline);
 
 #endif

@@ -283,7 +283,7 @@ static const char *size_word(size_t n, char *buf)
 
 static void print_table(void)
 {
-    printf("\n%-30s", "");
+    printf("\n%-40s", "");
     for (size_t k = 0; k < NPEERS; k++)
         printf(" %10s", all_peers[k]->name);
     printf("   %-14s %s\n", "smipc vs best", "smipc vs floor");
@@ -291,12 +291,14 @@ static void print_table(void)
         struct figure *f = &figures[i];
         if (strcmp(f->peer, "smipc") || !strcmp(f->workload, "memcpy"))
             continue;
-        char label[64], sz[16];
-        const char *param = !strcmp(f->workload, "m2o") ? "clients" : "B";
-        snprintf(label, sizeof label, "%s %s%s %s%s%s", f->workload, size_word(f->param, sz),
-                 strcmp(param, "B") ? " clients" : " B", f->metric, *f->unit ? " " : "",
-                 !strcmp(f->unit, "M") ? "(millions)" : f->unit);
-        printf("%-30s", label);
+        char label[80], sz[16];
+        int m2o = !strcmp(f->workload, "m2o");
+        const char *unit = !strcmp(f->unit, "M") ? "millions" : f->unit;
+        snprintf(label, sizeof label, "%s %s%s %s%s%s%s", f->workload, size_word(f->param, sz),
+                 m2o ? " clients" : " B", f->metric, *unit && strcmp(unit, f->metric) ? " (" : "",
+                 *unit && strcmp(unit, f->metric) ? unit : "",
+                 *unit && strcmp(unit, f->metric) ? ")" : "");
+        printf("%-40s", label);
         double mine = median(f), best = NAN;
         const char *best_peer = NULL;
         for (size_t k = 0; k < NPEERS; k++) {

@@ -1,0 +1,103 @@
+#!/bin/bash
+# Smoke test of every `smipc` subcommand, with real assertions on what they print and
+# how they exit. Argument: the smipc program.
+set -u
+smipc=$1
+export SMIPC_DIR=$(mktemp -d)
+fails=0
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$SMIPC_DIR"; }
+trap cleanup EXIT
+
+check() { # description, then a command that must succeed
+    local what=$1
+    shift
+    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
+}
+# Waits until the server NAME answers (it is started in the background), 10 s at most.
+wait_live() {
+    for _ in $(seq 1000); do
+        "$smipc" stat "$1" >/dev/null 2>&1 && return 0
+        sleep 0.01
+    done
+    return 1
+}
+wait_clients() { # NAME N: until the server lists N clients
+    for _ in $(seq 1000); do
+        [ "$("$smipc" stat "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["clients"])' 2>/dev/null)" = "$2" ] && return 0
+        sleep 0.01
+    done
+    return 1
+}
+
+# usage and exit codes
+check "--help exits 0 and lists the commands" bash -c "'$smipc' --help | grep -q 'serve NAME'"
+"$smipc" frobnicate >/dev/null 2>&1
+check "an unknown command exits 2" test $? = 2
+"$smipc" send >/dev/null 2>&1
+check "send without a name exits 2" test $? = 2
+for cmd in serve send recv ls stat bench; do
+    check "$cmd --help" bash -c "'$smipc' $cmd --help | grep -q 'usage: smipc $cmd'"
+done
+out=$("$smipc" send nobody hi 2>&1)
+check "send to no server exits 4 and says so" bash -c "test $? = 4 && grep -q 'no live server with that name' <<< '$out'"
+
+# an echo server
+"$smipc" serve echo1 --quiet >"$SMIPC_DIR/serve.out" 2>&1 &
+pids+=($!)
+check "serve answers" wait_live echo1
+check "send --reply gets the echo" test "$("$smipc" send echo1 hello --reply)" = hello
+check "send - reads standard input" test "$(printf 'from stdin' | "$smipc" send echo1 - --reply)" = "from stdin"
+head -c 300000 /dev/urandom >"$SMIPC_DIR/big"
+"$smipc" send echo1 - --reply <"$SMIPC_DIR/big" | head -c 300000 >"$SMIPC_DIR/big.back"
+check "a 300 KB message comes back intact" cmp -s "$SMIPC_DIR/big" "$SMIPC_DIR/big.back"
+"$smipc" recv echo1 --timeout 0.2 >/dev/null 2>&1
+check "recv with nothing to receive exits 3" test $? = 3
+
+# stat and ls see a connected client
+"$smipc" recv echo1 --count 1 --timeout 10 >/dev/null 2>&1 &
+pids+=($!)
+check "stat --json counts the connected client" wait_clients echo1 1
+check "stat prints the server line and the client" bash -c "'$smipc' stat echo1 | grep -q '^server echo1: pid [0-9]*, up .* 1 of 64 clients'"
+check "stat --json has per-connection counters" bash -c "'$smipc' stat echo1 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); c=d[\"connections\"]; assert len(c)==1 and c[0][\"state\"]==\"open\" and \"bytes_in\" in c[0] and d[\"accepted\"]>=4, d'"
+check "ls shows the server live with its client" bash -c "'$smipc' ls | grep -Eq '^echo1 +live +[^ ]+ +[0-9]+ +1$'"
+check "ls --json is JSON" bash -c "'$smipc' ls --json | python3 -c 'import json,sys; [s] = [s for s in json.load(sys.stdin) if s[\"name\"]==\"echo1\"]; assert s[\"state\"]==\"live\" and s[\"clients\"]==1, s'"
+
+# a broadcasting hub
+"$smipc" serve hub --broadcast --quiet >/dev/null 2>&1 &
+pids+=($!)
+check "the hub answers" wait_live hub
+"$smipc" recv hub --count 1 --timeout 10 >"$SMIPC_DIR/recv.out" 2>/dev/null &
+listener=$!
+check "the listener is connected" wait_clients hub 1
+"$smipc" send hub news
+wait $listener
+check "recv printed the broadcast" test "$(cat "$SMIPC_DIR/recv.out")" = news
+
+# a server that dies leaves a stale name, which ls says
+"$smipc" serve doomed --quiet >/dev/null 2>&1 &
+doomed=$!
+check "the doomed server answers" wait_live doomed
+kill -9 $doomed
+wait $doomed 2>/dev/null
+check "ls says stale" bash -c "'$smipc' ls | grep -Eq '^doomed +stale'"
+
+# SIGTERM stops serve cleanly, with a summary
+kill -TERM "${pids[0]}"
+wait "${pids[0]}"
+check "serve stops on SIGTERM with exit 0" test $? = 0
+check "serve printed its summary" grep -q '^served [0-9]* messages' "$SMIPC_DIR/serve.out"
+
+# bench, briefly
+"$smipc" bench --quick --repeats 1 --seconds 0.02 --clients 2 --sizes 64,64K \
+    --csv "$SMIPC_DIR/b.csv" --json "$SMIPC_DIR/b.json" >"$SMIPC_DIR/bench.out" 2>/dev/null
+check "bench --quick exits 0" test $? = 0
+check "bench prints the round-trip row" grep -Eq '^rtt 64 B p50' "$SMIPC_DIR/bench.out"
+check "bench CSV has smipc and pipe figures" bash -c "grep -q '^rtt,64,p50,us,smipc,' '$SMIPC_DIR/b.csv' && grep -q ',pipe,' '$SMIPC_DIR/b.csv'"
+check "bench JSON parses and has positive medians" python3 -c "
+import json; d = json.load(open('$SMIPC_DIR/b.json'))
+assert d and all(x['median'] >= 0 for x in d), d
+assert any(x['peer'] == 'smipc' and x['workload'] == 'm2o' for x in d)"
+
+echo "$fails failed"
+[ $fails = 0 ]
