@@ -144,6 +144,7 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
 {
     struct room_arg arg = {l, need};
     struct smipc_ring_hdr *h = l->tx.hdr;
+    int64_t began = smipc_now_ns();
     if (smipc_spin(&l->tx_spin, room_ready, &arg, deadline, !may_spin(l)))
         return SMIPC_OK;
     for (;;) {
@@ -173,7 +174,11 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
         }
         if (rc || has_room(l, need) || expired) {
             atomic_store_explicit(&h->tx_waiting, 0, memory_order_relaxed);
-            return rc ? rc : has_room(l, need) ? SMIPC_OK : SMIPC_ETIMEDOUT;
+            if (!rc && has_room(l, need)) {
+                smipc_spin_learn(&l->tx_spin, smipc_now_ns() - began);
+                return SMIPC_OK;
+            }
+            return rc ? rc : SMIPC_ETIMEDOUT;
         }
     }
 }
@@ -459,13 +464,16 @@ void smipc_link_disarm_rx(struct smipc_link *l)
 
 int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
 {
+    int64_t began = smipc_now_ns();
     if (atomic_load_explicit(&l->state, memory_order_relaxed) == SMIPC_LINK_OPEN &&
         smipc_spin(&l->rx_spin, rx_ready_cb, l, deadline, !may_spin(l)))
         return SMIPC_OK;
-    for (;;) {
+    for (int slept = 0;; slept = 1) {
         smipc_link_wake_producer(l);
         if (smipc_link_arm_rx(l)) {
             smipc_link_disarm_rx(l);
+            if (slept)
+                smipc_spin_learn(&l->rx_spin, smipc_now_ns() - began);
             return SMIPC_OK;
         }
         int rc = link_closed_status(l);

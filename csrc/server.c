@@ -311,14 +311,18 @@ static int drain_events(smipc_server *srv, int timeout_ms)
 
 static int wait_any(smipc_server *srv, int64_t deadline)
 {
+    int64_t began = smipc_now_ns();
     if (smipc_spin(&srv->recv_spin, any_ready, srv, deadline,
                    !smipc_spin_worthwhile(atomic_load_explicit(&srv->load, memory_order_relaxed))))
         return SMIPC_OK;
     if (arm_all(srv) || atomic_load(&srv->reap_wanted))
         return SMIPC_OK;
-    if (smipc_now_ns() >= deadline)
+    if (began >= deadline)
         return SMIPC_ETIMEDOUT; /* flags stay armed for event loops */
-    return drain_events(srv, smipc_poll_ms(deadline));
+    int rc = drain_events(srv, smipc_poll_ms(deadline));
+    if (!rc && any_ready(srv))
+        smipc_spin_learn(&srv->recv_spin, smipc_now_ns() - began);
+    return rc;
 }
 
 static void drop_broken(smipc_server *srv, struct smipc_conn *c)

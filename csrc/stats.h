@@ -29,6 +29,9 @@ struct smipc_stat_conn {
     uint64_t sleeps, wakeups_sent, checksum_failures, aborts;
 };
 
+_Static_assert(sizeof(struct smipc_stat_server) == 72, "layout in docs/PROTOCOL.md");
+_Static_assert(sizeof(struct smipc_stat_conn) == 112, "layout in docs/PROTOCOL.md");
+
 struct smipc_server;
 /* Server side (its thread): writes the records to fd. */
 void smipc_stats_reply(struct smipc_server *srv, int fd);

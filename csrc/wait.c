@@ -82,6 +82,14 @@ int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t de
     return 0;
 }
 
+void smipc_spin_learn(struct smipc_spin *s, int64_t waited_ns)
+{
+    if (s->budget_ns <= 0 && s->max_ns <= 0)
+        return;
+    int64_t b = 2 * waited_ns;
+    s->budget_ns = b < SPIN_MIN_NS ? SPIN_MIN_NS : b > s->max_ns ? s->max_ns : b;
+}
+
 void smipc_efd_signal(int efd)
 {
     uint64_t one = 1;

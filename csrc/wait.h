@@ -18,6 +18,11 @@ void smipc_spin_init(struct smipc_spin *s);
  * (returns 0). With yield (more waiters than CPUs) it gives the CPU away once instead,
  * and looks again. */
 int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t deadline, int yield);
+/* After a wait that had to sleep ended with the peer's answer `waited_ns` after the wait
+ * began: spin about twice that long next time (bounded), so a peer that answers in a few
+ * microseconds (a Python server, say) is met by spinning again, not by sleeping for good. */
+void smipc_spin_learn(struct smipc_spin *s, int64_t waited_ns);
+
 /* Whether spinning can pay off when a server has `clients` clients: only while the server
  * and its clients fit on the online CPUs. Beyond that a spinner burns the time slice of
  * the very process it waits for, and the first to spin starves the rest. */

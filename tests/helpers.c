@@ -153,6 +153,25 @@ int th_eventually(int (*cond)(void *), void *arg, int timeout_ms)
     return 1;
 }
 
+struct clients_arg {
+    smipc_server *srv;
+    size_t want;
+};
+
+static int clients_are(void *p)
+{
+    struct clients_arg *c = p;
+    size_t n = (size_t)-1;
+    smipc_server_clients(c->srv, NULL, 0, &n);
+    return n == c->want;
+}
+
+int th_clients_become(smipc_server *srv, size_t n, int timeout_ms)
+{
+    struct clients_arg arg = {srv, n};
+    return th_eventually(clients_are, &arg, timeout_ms);
+}
+
 static inline uint8_t byte_at(uint64_t seed, size_t i)
 {
     uint64_t x = seed * 0x9e3779b97f4a7c15ull + (i >> 3) * 0xbf58476d1ce4e5b9ull;

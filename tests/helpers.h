@@ -75,6 +75,10 @@ int th_count_fds(void);
  * with no event to wait on, e.g. the server noticing a departure). 1 if it came true. */
 int th_eventually(int (*cond)(void *), void *arg, int timeout_ms);
 
+/* Waits (up to timeout_ms) until the server lists exactly n clients: departures are
+ * noticed by the server's own thread, with no event the test could wait on. */
+int th_clients_become(smipc_server *srv, size_t n, int timeout_ms);
+
 /* Payloads whose every byte is a function of (seed, index): the receiver checks them. */
 void th_fill(void *buf, size_t len, uint64_t seed);
 int th_check(const void *buf, size_t len, uint64_t seed); /* 1 when intact */

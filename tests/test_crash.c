@@ -47,19 +47,6 @@ static int sender_main(void *arg)
     return 0;
 }
 
-struct count_arg {
-    smipc_server *srv;
-    size_t want;
-};
-
-static int clients_are(void *p)
-{
-    struct count_arg *c = p;
-    size_t n = 99;
-    smipc_server_clients(c->srv, NULL, 0, &n);
-    return n == c->want;
-}
-
 static void test_client_killed_mid_transfer(void **state)
 {
     (void)state;
@@ -97,13 +84,11 @@ static void test_client_killed_mid_transfer(void **state)
         got_honest++;
     }
     assert_int_equal(got_honest, 1);
-    struct count_arg one = {srv, 1};
-    assert_true(th_eventually(clients_are, &one, 5000));
+    assert_true(th_clients_become(srv, 1, 5000));
     assert_status(smipc_server_send(srv, id, "x", 1, 0), SMIPC_ENOCLIENT);
     /* its descriptors are gone: only the honest client's remain */
     smipc_client_close(honest);
-    struct count_arg none = {srv, 0};
-    assert_true(th_eventually(clients_are, &none, 5000));
+    assert_true(th_clients_become(srv, 0, 5000));
     len = 1;
     assert_status(smipc_server_recv(srv, &from, buf, &len, 0), SMIPC_ETIMEDOUT);
     assert_int_equal(th_count_fds(), fds_before);
@@ -144,8 +129,7 @@ static void test_clients_killed_at_random_moments(void **state)
             }
         }
         assert_true(whole >= kill_after);
-        struct count_arg none = {srv, 0};
-        assert_true(th_eventually(clients_are, &none, 5000));
+        assert_true(th_clients_become(srv, 0, 5000));
         th_gate_close(&a.ready);
     }
     free(buf);
@@ -191,8 +175,7 @@ static void test_messages_sent_before_death_are_delivered(void **state)
     size_t len = sizeof buf;
     smipc_client_id from;
     assert_status(smipc_server_recv(srv, &from, buf, &len, 100), SMIPC_ETIMEDOUT);
-    struct count_arg none = {srv, 0};
-    assert_true(th_eventually(clients_are, &none, 5000));
+    assert_true(th_clients_become(srv, 0, 5000));
     assert_status(smipc_server_send(srv, id, "x", 1, 0), SMIPC_ENOCLIENT);
     th_gate_close(&a.ready);
     smipc_server_close(srv);

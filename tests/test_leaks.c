@@ -29,19 +29,6 @@ static int cycling_client_main(void *arg)
     return 0;
 }
 
-struct count_arg {
-    smipc_server *srv;
-    size_t want;
-};
-
-static int clients_are(void *p)
-{
-    struct count_arg *c = p;
-    size_t n = 99;
-    smipc_server_clients(c->srv, NULL, 0, &n);
-    return n == c->want;
-}
-
 static void test_connect_close_cycles_leak_nothing(void **state)
 {
     (void)state;
@@ -60,8 +47,7 @@ static void test_connect_close_cycles_leak_nothing(void **state)
         served++;
     }
     assert_int_equal(th_wait(pid, 20000), 0);
-    struct count_arg none = {srv, 0};
-    assert_true(th_eventually(clients_are, &none, 5000));
+    assert_true(th_clients_become(srv, 0, 5000));
     /* the server holds its own descriptors and nothing of 300 departed clients */
     int fds = th_count_fds();
     smipc_server_close(srv);
@@ -91,8 +77,7 @@ static void test_in_process_cycles_and_refusals(void **state)
             smipc_client_close(a);
             smipc_client_close(b); /* with a message still queued */
             smipc_client_close(c);
-            struct count_arg none = {srv, 0};
-            assert_true(th_eventually(clients_are, &none, 5000));
+            assert_true(th_clients_become(srv, 0, 5000));
         }
         smipc_server_close(srv);
         assert_int_equal(th_count_fds(), fds);

@@ -148,19 +148,6 @@ static void *server_recv_thread(void *p)
     return NULL;
 }
 
-static void *client_echo_sender(void *p)
-{
-    struct client_sender *s = p;
-    char *buf = malloc(40000);
-    s->rc = SMIPC_OK;
-    for (uint32_t i = 0; i < PER_THREAD && !s->rc; i++) {
-        make(buf, s->index, i);
-        s->rc = smipc_client_send(s->cli, buf, size_of(s->index, i), 20000);
-    }
-    free(buf);
-    return NULL;
-}
-
 static void test_threads_share_a_server(void **state)
 {
     (void)state;
@@ -181,7 +168,7 @@ static void test_threads_share_a_server(void **state)
     struct client_sender cs[2] = {{cli, 0, -99}, {cli, 1, -99}};
     pthread_t ct[2];
     for (int i = 0; i < 2; i++)
-        pthread_create(&ct[i], NULL, client_echo_sender, &cs[i]);
+        pthread_create(&ct[i], NULL, client_send_thread, &cs[i]);
     uint32_t next[THREADS] = {0};
     char *buf = malloc(40000);
     for (int n = 0; n < THREADS * PER_THREAD; n++) {

@@ -454,6 +454,14 @@ static const char *zmq_unavailable(void)
     return NULL;
 }
 
+/* Queue up to 64 MiB (at least 16 messages): deep enough never to stall the sender on a
+ * small message, shallow enough not to buffer gigabytes of large ones. */
+static int zmq_queue_limit(size_t size)
+{
+    size_t n = ((size_t)64 << 20) / (size ? size : 1);
+    return n < 16 ? 16 : n > 100000 ? 100000 : (int)n;
+}
+
 static int zmq_prepare(struct run *r)
 {
     static unsigned counter;
@@ -470,7 +478,7 @@ static void zmq_serve(struct run *r)
 {
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, r->w == W_M2O ? ZMQ_ROUTER : ZMQ_PAIR);
-    int hwm = 100000;
+    int hwm = zmq_queue_limit(r->size);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (zmq_bind(s, r->name)) {
         r->sh->server.failed = 1;
@@ -524,7 +532,7 @@ static void zmq_client(struct run *r, int i)
     bench_wait_ready(r);
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, r->w == W_M2O ? ZMQ_DEALER : ZMQ_PAIR);
-    int hwm = 100000;
+    int hwm = zmq_queue_limit(r->size);
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (zmq_connect(s, r->name)) {
         r->sh->client[i].failed = 1;

@@ -18,10 +18,12 @@ _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 class _Scratch(threading.local):
-    """A receive buffer per thread, so small messages cost no allocation."""
+    """A receive buffer and length cells per thread, so small messages allocate nothing."""
 
     def __init__(self) -> None:
         self.buf = _alloc("char[]", _SCRATCH_SIZE)
+        self.lenp = ffi.new("size_t *")
+        self.frm = ffi.new("smipc_client_id *")
 
 
 _scratch = _Scratch()
@@ -121,13 +123,12 @@ class _Handle:
             pass
 
 
-def _receive(call: Callable[[Any, Any, int], int], ms: int,
-             deadline: Optional[float]) -> Tuple[Any, int]:
-    """Calls call(buf, lenp, ms) with the thread's scratch buffer, growing it to the size
-    the library asks for: ETOOSMALL never reaches the caller of recv()."""
-    buf = _scratch.buf
-    lenp = ffi.new("size_t *", _SCRATCH_SIZE)
-    rc = call(buf, lenp, ms)
+def _receive_larger(call: Callable[[Any, Any, int], int], lenp: Any, rc: int,
+                    timeout: Optional[float]) -> Tuple[Any, int]:
+    """After a receive into the scratch buffer said ETOOSMALL (or failed): asks again with a
+    buffer of the size the library says, so ETOOSMALL never reaches recv()'s caller."""
+    deadline = _deadline(timeout)
+    buf = None
     while rc == lib.SMIPC_ETOOSMALL:
         buf = _alloc("char[]", max(lenp[0], 1))
         rc = call(buf, lenp, _left(deadline))
@@ -170,13 +171,18 @@ class Server(_Handle):
 
     def recv(self, timeout: Optional[float] = None) -> Message:
         """The next whole message from any client (round-robin). Raises Timeout."""
-        ms = _timeout_ms(timeout)
+        ms = -1 if timeout is None else _timeout_ms(timeout)
         h = self._enter()
         try:
-            frm = ffi.new("smipc_client_id *")
-            buf, n = _receive(lambda b, lp, t: lib.smipc_server_recv(h, frm, b, lp, t), ms,
-                              _deadline(timeout))
-            return Message(int(frm[0]), ffi.unpack(buf, n))
+            sc = _scratch
+            lenp, frm = sc.lenp, sc.frm
+            lenp[0] = _SCRATCH_SIZE
+            rc = lib.smipc_server_recv(h, frm, sc.buf, lenp, ms)
+            if rc == 0:
+                return Message(frm[0], ffi.unpack(sc.buf, lenp[0]))
+            buf, n = _receive_larger(lambda b, lp, t: lib.smipc_server_recv(h, frm, b, lp, t),
+                                     lenp, rc, timeout)
+            return Message(frm[0], ffi.unpack(buf, n))
         finally:
             self._leave()
 
@@ -201,13 +207,15 @@ class Server(_Handle):
 
     def send(self, client: int, data: BytesLike, timeout: Optional[float] = None) -> None:
         """Sends one message to one client. Raises NoSuchClient, Closed, Timeout."""
-        ms = _timeout_ms(timeout)
+        ms = -1 if timeout is None else _timeout_ms(timeout)
         src = ffi.from_buffer(data)
         h = self._enter()
         try:
-            check(lib.smipc_server_send(h, client, src, len(src), ms), f"client {client}")
+            rc = lib.smipc_server_send(h, client, src, len(src), ms)
         finally:
             self._leave()
+        if rc:
+            raise error_for(rc, f"client {client}")
 
     def broadcast(self, data: BytesLike, timeout: Optional[float] = None) -> int:
         """Sends to every connected client; returns how many got it."""
@@ -273,22 +281,31 @@ class Client(_Handle):
 
     def send(self, data: BytesLike, timeout: Optional[float] = None) -> None:
         """Sends one message to the server."""
-        ms = _timeout_ms(timeout)
+        ms = -1 if timeout is None else _timeout_ms(timeout)
         src = ffi.from_buffer(data)
         h = self._enter()
         try:
-            check(lib.smipc_client_send(h, src, len(src), ms))
+            rc = lib.smipc_client_send(h, src, len(src), ms)
         finally:
             self._leave()
+        if rc:
+            raise error_for(rc)
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """The next whole message from the server. Raises Timeout, Closed."""
-        ms = _timeout_ms(timeout)
+        ms = -1 if timeout is None else _timeout_ms(timeout)
         h = self._enter()
         try:
-            buf, n = _receive(lambda b, lp, t: lib.smipc_client_recv(h, b, lp, t), ms,
-                              _deadline(timeout))
-            data: bytes = ffi.unpack(buf, n)
+            sc = _scratch
+            lenp = sc.lenp
+            lenp[0] = _SCRATCH_SIZE
+            rc = lib.smipc_client_recv(h, sc.buf, lenp, ms)
+            if rc == 0:
+                data: bytes = ffi.unpack(sc.buf, lenp[0])
+                return data
+            buf, n = _receive_larger(lambda b, lp, t: lib.smipc_client_recv(h, b, lp, t), lenp,
+                                     rc, timeout)
+            data = ffi.unpack(buf, n)
             return data
         finally:
             self._leave()
