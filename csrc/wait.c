@@ -14,13 +14,19 @@
 #define SPIN_MIN_NS   500
 #define SPIN_MAX_NS   100000
 
-static int single_cpu = -1;
 static long online_cpus;
+static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
+
+static void count_cpus(void)
+{
+    online_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online_cpus < 1)
+        online_cpus = 1;
+}
 
 int smipc_spin_worthwhile(uint32_t clients)
 {
-    if (!online_cpus)
-        online_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    pthread_once(&cpus_once, count_cpus);
     return (long)clients + 1 <= online_cpus;
 }
 
@@ -35,10 +41,9 @@ static inline void cpu_relax(void)
 
 void smipc_spin_init(struct smipc_spin *s)
 {
-    if (single_cpu < 0)
-        single_cpu = sysconf(_SC_NPROCESSORS_ONLN) <= 1;
+    pthread_once(&cpus_once, count_cpus);
     /* On one core the peer cannot run while we spin: never spin there. */
-    s->budget_ns = single_cpu ? 0 : SPIN_START_NS;
+    s->budget_ns = online_cpus <= 1 ? 0 : SPIN_START_NS;
     s->max_ns = SPIN_MAX_NS;
     /* SMIPC_SPIN_US caps spinning (0: always sleep at once), for power or benchmarks */
     const char *env = getenv("SMIPC_SPIN_US");

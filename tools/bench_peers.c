@@ -554,7 +554,8 @@ const struct peer peer_zmq = {"zeromq",  zmq_unavailable, rtt_and_stream, zmq_pr
 #else
 static const char *zmq_unavailable(void)
 {
-    return "libzmq was not found when smipc was built (Debian: libzmq3-dev)";
+    return "not in this build (libzmq3-dev was missing when smipc was built, or this is a "
+           "sanitizer build)";
 }
 
 const struct peer peer_zmq = {"zeromq", zmq_unavailable, NULL, NULL, NULL, NULL, NULL};
