@@ -30,6 +30,7 @@ static const char usage[] =
     "  --repeats N         runs per figure (default 5)\n"
     "  --clients LIST      many-to-one client counts (default 1,4,16; at most 64)\n"
     "  --sizes LIST        streaming sizes (default 64,4K,64K,1M)\n"
+    "  --no-checksum       smipc without CRC32C checksums (default: on, as the library)\n"
     "  --csv FILE          also write every figure as CSV\n"
     "  --json FILE         also write every figure as JSON\n";
 
@@ -270,14 +271,15 @@ static const struct peer *all_peers[] = {&peer_smipc, &peer_pipe,    &peer_unix,
                                          &peer_zmq,   &peer_eventfd, &peer_floor};
 #define NPEERS (sizeof all_peers / sizeof all_peers[0])
 
+/* buf holds at least 24 bytes */
 static const char *size_word(size_t n, char *buf)
 {
     if (n >= (1u << 20) && n % (1u << 20) == 0)
-        sprintf(buf, "%zuM", n >> 20);
+        snprintf(buf, 24, "%zuM", n >> 20);
     else if (n >= 1024 && n % 1024 == 0)
-        sprintf(buf, "%zuK", n >> 10);
+        snprintf(buf, 24, "%zuK", n >> 10);
     else
-        sprintf(buf, "%zu", n);
+        snprintf(buf, 24, "%zu", n);
     return buf;
 }
 
@@ -291,7 +293,7 @@ static void print_table(void)
         struct figure *f = &figures[i];
         if (strcmp(f->peer, "smipc") || !strcmp(f->workload, "memcpy"))
             continue;
-        char label[80], sz[16];
+        char label[80], sz[24];
         int m2o = !strcmp(f->workload, "m2o");
         const char *unit = !strcmp(f->unit, "M") ? "millions" : f->unit;
         snprintf(label, sizeof label, "%s %s%s %s%s%s%s", f->workload, size_word(f->param, sz),
@@ -414,6 +416,8 @@ int cmd_bench(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--sizes", &v)) {
             nsizes = parse_list(v, sizes, 8);
             bad |= nsizes < 1;
+        } else if (!strcmp(argv[i], "--no-checksum")) {
+            bench_no_checksum = 1;
         } else if (cli_opt(argc, argv, &i, "--csv", &v)) {
             csv = v;
         } else if (cli_opt(argc, argv, &i, "--json", &v)) {
@@ -450,8 +454,8 @@ int cmd_bench(int argc, char **argv)
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     printf("smipc %s bench: %ld CPUs, %.2f s per run, median of %d alternating repeats, "
-           "%d runs\n",
-           smipc_version(), ncpu, seconds, repeats, total);
+           "%d runs, smipc checksums %s\n",
+           smipc_version(), ncpu, seconds, repeats, total, bench_no_checksum ? "off" : "on");
     fflush(stdout);
     int tty = isatty(2), done = 0, failures = 0;
     for (int rep = 0; rep < repeats; rep++) {
@@ -461,7 +465,7 @@ int cmd_bench(int argc, char **argv)
                 const struct peer *p = all_peers[k];
                 if (!usable[k] || !p->supports(cfgs[c].w))
                     continue;
-                char sz[16];
+                char sz[24];
                 fprintf(stderr, "%s[%3d/%d] repeat %d: %s %s%s through %s%s", tty ? "\r" : "",
                         ++done, total, rep + 1, workload_word(cfgs[c].w),
                         cfgs[c].w == W_M2O ? size_word((size_t)cfgs[c].clients, sz)

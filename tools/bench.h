@@ -52,6 +52,9 @@ struct peer {
     void (*cleanup)(struct run *r); /* after both sides are done, in the parent */
 };
 
+/* smipc bench --no-checksum: the smipc peer's server turns checksums off */
+extern int bench_no_checksum;
+
 extern const struct peer peer_smipc, peer_pipe, peer_unix, peer_zmq, peer_floor, peer_eventfd;
 
 /* Shared helpers for the peers. */

@@ -20,7 +20,9 @@
 #endif
 
 #define RTT_SIZE 64
-#define BYE      0xFF
+
+int bench_no_checksum;
+#define BYE 0xFF
 
 /* ---- helpers ---- */
 
@@ -152,6 +154,8 @@ static void smipc_serve(struct run *r)
     smipc_server_config cfg;
     smipc_server_config_init(&cfg);
     cfg.max_clients = (uint32_t)r->clients;
+    if (bench_no_checksum)
+        cfg.flags |= SMIPC_NO_CHECKSUM;
     if (r->size > cfg.max_message_size)
         cfg.max_message_size = r->size;
     smipc_server *srv;
