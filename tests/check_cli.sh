@@ -6,7 +6,16 @@ smipc=$1
 export SMIPC_DIR=$(mktemp -d)
 fails=0
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$SMIPC_DIR"; }
+# Ends every background process this script started, for certain and without waiting on
+# anything else; says which children were still there (they would hold the test open).
+cleanup() {
+    local left
+    left=$(ps -o pid=,args= --ppid $$ 2>/dev/null | grep -v -e ' ps ' -e 'grep' -e 'check_cli.sh' || true)
+    [ -n "$left" ] && echo "cleanup: still running: $left"
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    wait "${pids[@]}" 2>/dev/null
+    rm -rf "$SMIPC_DIR"
+}
 trap cleanup EXIT
 
 check() { # description, then a command that must succeed
@@ -69,6 +78,7 @@ pids+=($!)
 check "the hub answers" wait_live hub
 "$smipc" recv hub --count 1 --timeout 10 >"$SMIPC_DIR/recv.out" 2>/dev/null &
 listener=$!
+pids+=($listener)
 check "the listener is connected" wait_clients hub 1
 "$smipc" send hub news
 wait $listener
@@ -77,6 +87,7 @@ check "recv printed the broadcast" test "$(cat "$SMIPC_DIR/recv.out")" = news
 # a server that dies leaves a stale name, which ls says
 "$smipc" serve doomed --quiet >/dev/null 2>&1 &
 doomed=$!
+pids+=($doomed)
 check "the doomed server answers" wait_live doomed
 kill -9 $doomed
 wait $doomed 2>/dev/null
@@ -89,7 +100,7 @@ check "serve stops on SIGTERM with exit 0" test $? = 0
 check "serve printed its summary" grep -q '^served [0-9]* messages' "$SMIPC_DIR/serve.out"
 
 # bench, briefly
-"$smipc" bench --quick --repeats 1 --seconds 0.02 --clients 2 --sizes 64,64K \
+timeout 90 "$smipc" bench --quick --repeats 1 --seconds 0.02 --clients 2 --sizes 64,64K \
     --csv "$SMIPC_DIR/b.csv" --json "$SMIPC_DIR/b.json" >"$SMIPC_DIR/bench.out" 2>/dev/null
 check "bench --quick exits 0" test $? = 0
 check "bench prints the round-trip row" grep -Eq '^rtt 64 B p50' "$SMIPC_DIR/bench.out"
