@@ -56,36 +56,6 @@ static void client_free(smipc_client *c)
     free(c);
 }
 
-static int connect_socket(const char *path, int64_t deadline, int *out)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, path, strlen(path) + 1); /* fits: smipc_name_resolve checked */
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return SMIPC_ESYS;
-    for (;;) {
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-            break;
-        int e = errno;
-        if (e == EINTR)
-            continue;
-        if (e == EAGAIN && smipc_now_ns() < deadline) {
-            /* backlog full: the server's thread is accepting; try again shortly */
-            poll(NULL, 0, 1);
-            continue;
-        }
-        close(fd);
-        errno = e;
-        if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
-            return SMIPC_ENOTFOUND;
-        if (e == EACCES || e == EPERM)
-            return SMIPC_EACCES;
-        return e == EAGAIN ? SMIPC_ETIMEDOUT : SMIPC_ESYS;
-    }
-    *out = fd;
-    return SMIPC_OK;
-}
-
 static int handshake(int fd, int64_t deadline, struct smipc_welcome *w, int fds[5])
 {
     struct smipc_hello hello = {SMIPC_MAGIC, SMIPC_PROTOCOL_VERSION, SMIPC_HELLO_CONNECT, 0};
@@ -146,7 +116,7 @@ SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int 
     pthread_mutex_init(&c->send_lock, NULL);
     pthread_mutex_init(&c->recv_lock, NULL);
 
-    rc = connect_socket(path, deadline, &c->ctl_fd);
+    rc = smipc_ctl_connect(path, deadline, &c->ctl_fd);
     struct smipc_welcome w;
     int fds[SMIPC_WELCOME_FDS];
     if (!rc)

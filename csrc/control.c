@@ -1,10 +1,13 @@
 /* Datagrams with descriptors over SOCK_SEQPACKET. */
 #include "control.h"
 
+#include "clock.h"
 #include "internal.h"
 
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int smipc_ctl_send(int fd, const void *msg, size_t len, const int *fds, int nfds)
@@ -74,5 +77,35 @@ int smipc_ctl_recv(int fd, void *msg, size_t cap, size_t *got, int *fds, int max
     *got = (size_t)n;
     if (mh.msg_flags & MSG_TRUNC)
         *got = cap + 1; /* callers treat an oversized datagram as a protocol error */
+    return SMIPC_OK;
+}
+
+int smipc_ctl_connect(const char *path, int64_t deadline, int *out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path) + 1); /* fits: smipc_name_resolve checked */
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return SMIPC_ESYS;
+    for (;;) {
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            break;
+        int e = errno;
+        if (e == EINTR)
+            continue;
+        if (e == EAGAIN && smipc_now_ns() < deadline) {
+            /* backlog full: the server's thread is accepting; try again shortly */
+            poll(NULL, 0, 1);
+            continue;
+        }
+        close(fd);
+        errno = e;
+        if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
+            return SMIPC_ENOTFOUND;
+        if (e == EACCES || e == EPERM)
+            return SMIPC_EACCES;
+        return e == EAGAIN ? SMIPC_ETIMEDOUT : SMIPC_ESYS;
+    }
+    *out = fd;
     return SMIPC_OK;
 }

@@ -30,6 +30,11 @@ struct smipc_welcome {
 /* Descriptors that travel with a welcome: memfd, then c2s data/room, s2c data/room. */
 #define SMIPC_WELCOME_FDS 5
 
+/* Connects a non-blocking SOCK_SEQPACKET socket to a server's path, retrying while the
+ * backlog is full until the deadline. SMIPC_OK, SMIPC_ENOTFOUND (nobody listens),
+ * SMIPC_EACCES, SMIPC_ETIMEDOUT or SMIPC_ESYS. */
+int smipc_ctl_connect(const char *path, int64_t deadline, int *out);
+
 /* One datagram with optional descriptors (SCM_RIGHTS); SMIPC_OK or SMIPC_ESYS. */
 int smipc_ctl_send(int fd, const void *msg, size_t len, const int *fds, int nfds);
 /* One datagram; descriptors beyond maxfds are closed. *got is the datagram's length

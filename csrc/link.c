@@ -295,11 +295,6 @@ int smipc_link_rx_ready(const struct smipc_link *l)
     return slot_full(&l->rx, l->rx_pos) || (l->part.active && aborted(l, l->part.tid));
 }
 
-int smipc_link_rx_idle(const struct smipc_link *l)
-{
-    return !l->part.active && slot_full(&l->rx, l->rx_pos);
-}
-
 void smipc_link_wake_producer(struct smipc_link *l)
 {
     struct smipc_ring_hdr *h = l->rx.hdr;

@@ -85,8 +85,6 @@ void smipc_link_discard(struct smipc_link *l);
 /* 1 when recv_some would make progress: a packet is ready, or the transfer in progress
  * was aborted by the producer. */
 int smipc_link_rx_ready(const struct smipc_link *l);
-/* 1 when a message (or its first packet) is queued and no transfer is under way. */
-int smipc_link_rx_idle(const struct smipc_link *l);
 
 /* Spin, then sleep until rx is ready. SMIPC_OK, SMIPC_ETIMEDOUT, SMIPC_ECLOSED. */
 int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline);

@@ -77,14 +77,19 @@ static void accept_all(smipc_server *srv)
     }
 }
 
+static void welcome_init(struct smipc_welcome *w, int status)
+{
+    memset(w, 0, sizeof *w);
+    w->magic = SMIPC_MAGIC;
+    w->version = SMIPC_PROTOCOL_VERSION;
+    w->status = status;
+    w->server_pid = (uint32_t)getpid();
+}
+
 static void reply(int fd, int status)
 {
     struct smipc_welcome w;
-    memset(&w, 0, sizeof w);
-    w.magic = SMIPC_MAGIC;
-    w.version = SMIPC_PROTOCOL_VERSION;
-    w.status = status;
-    w.server_pid = (uint32_t)getpid();
+    welcome_init(&w, status);
     smipc_ctl_send(fd, &w, sizeof w, NULL, 0);
 }
 
@@ -107,17 +112,13 @@ static void welcome_client(smipc_server *srv, struct smipc_pending *p)
         return;
     }
     struct smipc_welcome w;
-    memset(&w, 0, sizeof w);
-    w.magic = SMIPC_MAGIC;
-    w.version = SMIPC_PROTOCOL_VERSION;
-    w.status = SMIPC_OK;
+    welcome_init(&w, SMIPC_OK);
     w.flags = srv->params.flags;
     w.client_id = c->id;
     w.packet_size = srv->params.packet_size;
     w.ring_packets = srv->params.ring_packets;
     w.max_message_size = srv->params.max_message_size;
     w.segment_size = c->map_size;
-    w.server_pid = (uint32_t)getpid();
     int fds[SMIPC_WELCOME_FDS] = {memfd, c->efds[0], c->efds[1], c->efds[2], c->efds[3]};
     /* Listed before the client hears back: once its connect returns, the server's
      * client list includes it. The socket now belongs to the connection. */

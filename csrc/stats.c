@@ -12,8 +12,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -85,40 +83,21 @@ void smipc_stats_reply(smipc_server *srv, int fd)
     free(recs);
 }
 
-static int connect_path(const char *path, int *out)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return SMIPC_ESYS;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return e == ENOENT || e == ECONNREFUSED || e == ENOTDIR ? SMIPC_ENOTFOUND
-               : e == EACCES                                    ? SMIPC_EACCES
-                                                                : SMIPC_ESYS;
-    }
-    *out = fd;
-    return SMIPC_OK;
-}
-
 int smipc_stats_query(const char *name, struct smipc_stat_server *summary,
                       struct smipc_stat_conn **conns, size_t *count, int timeout_ms)
 {
     char path[SMIPC_PATH_MAX], dir[PATH_MAX];
     *conns = NULL;
     *count = 0;
+    int64_t deadline = smipc_deadline(timeout_ms);
     int rc = smipc_name_resolve(name, 0, path, dir);
     int fd = -1;
     if (!rc)
-        rc = connect_path(path, &fd);
+        rc = smipc_ctl_connect(path, deadline, &fd);
     if (rc)
         return rc;
     struct smipc_hello h = {SMIPC_MAGIC, SMIPC_PROTOCOL_VERSION, SMIPC_HELLO_STAT, 0};
     rc = smipc_ctl_send(fd, &h, sizeof h, NULL, 0);
-    int64_t deadline = smipc_deadline(timeout_ms);
     size_t cap = 0;
     int got_summary = 0;
     while (!rc) {

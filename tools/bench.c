@@ -3,6 +3,7 @@
 #include "bench.h"
 
 #include "cli.h"
+#include "crc32c.h"
 
 #include <errno.h>
 #include <math.h>
@@ -454,8 +455,9 @@ int cmd_bench(int argc, char **argv)
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     printf("smipc %s bench: %ld CPUs, %.2f s per run, median of %d alternating repeats, "
-           "%d runs, smipc checksums %s\n",
-           smipc_version(), ncpu, seconds, repeats, total, bench_no_checksum ? "off" : "on");
+           "%d runs, smipc checksums %s (CRC32C in %s)\n",
+           smipc_version(), ncpu, seconds, repeats, total, bench_no_checksum ? "off" : "on",
+           smipc_crc32c_hardware() ? "hardware" : "software");
     fflush(stdout);
     int tty = isatty(2), done = 0, failures = 0;
     for (int rep = 0; rep < repeats; rep++) {

@@ -31,7 +31,6 @@ struct run {
     int fds[BENCH_MAX_CLIENTS][4]; /* per client: descriptors a peer prepared */
     int ready[2];                  /* pipe: the server says it listens */
     struct shared *sh;             /* MAP_SHARED between the processes */
-    void *peer_state;
 };
 
 struct shared {
