@@ -57,6 +57,7 @@ void smipc_link_init(struct smipc_link *l, void *segment, int is_server, const i
     l->max_message_size = sh->max_message_size;
     l->tx_tid = 1;
     l->rx_expect = 1;
+    l->check_every = sh->ring_packets / 4 ? sh->ring_packets / 4 : 1;
     smipc_spin_init(&l->tx_spin);
     smipc_spin_init(&l->rx_spin);
 }
@@ -74,9 +75,16 @@ static inline int has_room(const struct smipc_link *l, uint32_t n)
     return !slot_full(&l->tx, pos_add(&l->tx, l->tx_pos, n - 1));
 }
 
+/* Looks for a consumer asleep on packets published so far. The fence is the expensive
+ * part (it waits for every packet store to reach the consumer's core), so it runs once
+ * per message, every quarter ring inside a long one, and before the producer waits: a
+ * consumer that fell asleep mid-message is woken at one of those, never left behind. */
 static void wake_consumer(struct smipc_link *l)
 {
     struct smipc_ring_hdr *h = l->tx.hdr;
+    l->tx_unchecked = 0;
+    /* statistics only, so not per packet: a consumer mid-message polls this line */
+    atomic_store_explicit(&h->next, l->tx_seq, memory_order_relaxed);
     /* Pairs with the fence in smipc_link_arm_rx: either we see the flag or the consumer
      * sees our packet before it sleeps. */
     atomic_thread_fence(memory_order_seq_cst);
@@ -109,8 +117,8 @@ static void put_packet(struct smipc_link *l, uint32_t tid, uint32_t npk, uint32_
     atomic_store_explicit(&h->lock, SMIPC_PACKET_FULL, memory_order_release);
     l->tx_pos = pos_add(r, l->tx_pos, 1);
     l->tx_seq++;
-    atomic_store_explicit(&r->hdr->next, l->tx_seq, memory_order_relaxed);
-    wake_consumer(l);
+    if (++l->tx_unchecked >= l->check_every)
+        wake_consumer(l);
 }
 
 struct room_arg {
@@ -145,6 +153,7 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
     struct room_arg arg = {l, need};
     struct smipc_ring_hdr *h = l->tx.hdr;
     int64_t began = smipc_now_ns();
+    wake_consumer(l); /* it may have fallen asleep on what we published so far */
     if (smipc_spin(&l->tx_spin, room_ready, &arg, deadline, !may_spin(l)))
         return SMIPC_OK;
     for (;;) {
@@ -238,6 +247,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
     }
     l->tx_tid = tid + 1;
     atomic_store_explicit(&l->tx.hdr->turn, l->tx_tid, memory_order_relaxed);
+    wake_consumer(l);
     SMIPC_STAT_ADD(l->stats.msgs_out, 1);
     SMIPC_STAT_ADD(l->stats.bytes_out, len);
     return SMIPC_OK;
@@ -305,12 +315,12 @@ void smipc_link_wake_producer(struct smipc_link *l)
     }
 }
 
-static void release_packet(struct smipc_link *l)
+/* Wakes a producer asleep for room once the room it asked for is free. Like
+ * wake_consumer, it runs every quarter ring and whenever a receive call returns. */
+static void check_producer(struct smipc_link *l)
 {
     struct smipc_ring *r = &l->rx;
-    atomic_store_explicit(&slot_at(r, l->rx_pos)->lock, SMIPC_PACKET_FREE, memory_order_release);
-    l->rx_pos = pos_add(r, l->rx_pos, 1);
-    l->rx_seq++;
+    l->rx_unchecked = 0;
     atomic_store_explicit(&r->hdr->front, l->rx_seq, memory_order_relaxed);
     /* Pairs with the producer's fence in wait_room. */
     atomic_thread_fence(memory_order_seq_cst);
@@ -319,6 +329,16 @@ static void release_packet(struct smipc_link *l)
         if ((int32_t)(l->rx_seq - want) >= 0)
             smipc_link_wake_producer(l);
     }
+}
+
+static void release_packet(struct smipc_link *l)
+{
+    struct smipc_ring *r = &l->rx;
+    atomic_store_explicit(&slot_at(r, l->rx_pos)->lock, SMIPC_PACKET_FREE, memory_order_release);
+    l->rx_pos = pos_add(r, l->rx_pos, 1);
+    l->rx_seq++;
+    if (++l->rx_unchecked >= l->check_every)
+        check_producer(l);
 }
 
 static void finish_transfer(struct smipc_link *l)
@@ -370,7 +390,7 @@ static int take_data(struct smipc_link *l, const struct pkt *k, unsigned char *d
     return SMIPC_OK;
 }
 
-int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len)
+static int recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len)
 {
     struct smipc_rx_partial *p = &l->part;
     struct pkt k;
@@ -438,6 +458,14 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
         finish_transfer(l);
         return SMIPC_OK;
     }
+}
+
+int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len)
+{
+    int rc = recv_some(l, buf, cap, len);
+    if (l->rx_unchecked)
+        check_producer(l);
+    return rc;
 }
 
 static int rx_ready_cb(void *p)

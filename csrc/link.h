@@ -49,9 +49,12 @@ struct smipc_link {
     _Atomic int state;
     /* producer side, under the sender's lock */
     uint32_t tx_pos, tx_seq, tx_tid;
+    uint32_t tx_unchecked; /* packets published since we last looked for a sleeping consumer */
     struct smipc_spin tx_spin;
     /* consumer side, under the receiver's lock */
     uint32_t rx_pos, rx_seq, rx_expect;
+    uint32_t rx_unchecked; /* packets freed since we last looked for a sleeping producer */
+    uint32_t check_every;  /* packets between those looks inside one message (ring / 4) */
     struct smipc_rx_partial part;
     struct smipc_spin rx_spin;
     struct smipc_link_stats stats;
