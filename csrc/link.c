@@ -160,7 +160,11 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
         int rc = link_closed_status(l);
         if (rc)
             return rc;
-        smipc_link_wake_producer(l); /* never sleep while our own peer waits on us */
+        /* Never sleep while our own peer waits on us for room. The fence publishes what
+         * this thread freed without one (the consumer side's state is not ours to touch
+         * here: another thread may be receiving). */
+        atomic_thread_fence(memory_order_seq_cst);
+        smipc_link_wake_producer(l);
         atomic_store_explicit(&h->free, l->tx_seq + want - l->tx.count, memory_order_relaxed);
         atomic_store_explicit(&h->tx_waiting, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
@@ -315,8 +319,9 @@ void smipc_link_wake_producer(struct smipc_link *l)
     }
 }
 
-/* Wakes a producer asleep for room once the room it asked for is free. Like
- * wake_consumer, it runs every quarter ring and whenever a receive call returns. */
+/* Wakes a producer asleep for room once the room it asked for is free. It runs every
+ * quarter ring; before this side waits, smipc_link_settle wakes the producer whatever it
+ * asked for (both must never wait on each other). */
 static void check_producer(struct smipc_link *l)
 {
     struct smipc_ring *r = &l->rx;
@@ -329,6 +334,14 @@ static void check_producer(struct smipc_link *l)
         if ((int32_t)(l->rx_seq - want) >= 0)
             smipc_link_wake_producer(l);
     }
+}
+
+void smipc_link_settle(struct smipc_link *l)
+{
+    l->rx_unchecked = 0;
+    atomic_store_explicit(&l->rx.hdr->front, l->rx_seq, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with the producer's in wait_room */
+    smipc_link_wake_producer(l);
 }
 
 static void release_packet(struct smipc_link *l)
@@ -390,7 +403,7 @@ static int take_data(struct smipc_link *l, const struct pkt *k, unsigned char *d
     return SMIPC_OK;
 }
 
-static int recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len)
+int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len)
 {
     struct smipc_rx_partial *p = &l->part;
     struct pkt k;
@@ -460,14 +473,6 @@ static int recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len)
     }
 }
 
-int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len)
-{
-    int rc = recv_some(l, buf, cap, len);
-    if (l->rx_unchecked)
-        check_producer(l);
-    return rc;
-}
-
 static int rx_ready_cb(void *p)
 {
     return smipc_link_rx_ready(p);
@@ -475,8 +480,12 @@ static int rx_ready_cb(void *p)
 
 int smipc_link_arm_rx(struct smipc_link *l)
 {
+    atomic_store_explicit(&l->rx.hdr->front, l->rx_seq, memory_order_relaxed);
     atomic_store_explicit(&l->rx.hdr->rx_waiting, 1, memory_order_seq_cst);
     atomic_thread_fence(memory_order_seq_cst);
+    /* the same fence settles what we freed: never sleep while the producer waits on us */
+    l->rx_unchecked = 0;
+    smipc_link_wake_producer(l);
     return smipc_link_rx_ready(l);
 }
 
@@ -488,11 +497,12 @@ void smipc_link_disarm_rx(struct smipc_link *l)
 int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
 {
     int64_t began = smipc_now_ns();
+    if (l->rx_unchecked)
+        smipc_link_settle(l); /* the producer may be waiting for the room we made */
     if (atomic_load_explicit(&l->state, memory_order_relaxed) == SMIPC_LINK_OPEN &&
         smipc_spin(&l->rx_spin, rx_ready_cb, l, deadline, !may_spin(l)))
         return SMIPC_OK;
     for (int slept = 0;; slept = 1) {
-        smipc_link_wake_producer(l);
         if (smipc_link_arm_rx(l)) {
             smipc_link_disarm_rx(l);
             if (slept)

@@ -91,10 +91,14 @@ int smipc_link_rx_ready(const struct smipc_link *l);
 
 /* Spin, then sleep until rx is ready. SMIPC_OK, SMIPC_ETIMEDOUT, SMIPC_ECLOSED. */
 int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline);
-/* Asks the producer to signal rx.data_efd on its next packet; 1 if data is there already. */
+/* Asks the producer to signal rx.data_efd on its next packet, and wakes it if it waits for
+ * room; 1 if data is there already. */
 int smipc_link_arm_rx(struct smipc_link *l);
 void smipc_link_disarm_rx(struct smipc_link *l);
 /* Wakes a producer sleeping for room in our rx ring (before we sleep ourselves). */
 void smipc_link_wake_producer(struct smipc_link *l);
+/* Before this side waits for anything: publishes the packets it freed (a fence) and wakes
+ * a producer waiting for room. Receiving frees packets without a fence, for speed. */
+void smipc_link_settle(struct smipc_link *l);
 
 #endif

@@ -279,11 +279,8 @@ static int arm_all(smipc_server *srv)
 {
     int ready = 0;
     pthread_mutex_lock(&srv->lock);
-    for (size_t i = 0; i < srv->nconns; i++) {
-        struct smipc_conn *c = srv->conns[i];
-        smipc_link_wake_producer(&c->link); /* never sleep while a client waits on us */
-        ready |= smipc_link_arm_rx(&c->link);
-    }
+    for (size_t i = 0; i < srv->nconns; i++)
+        ready |= smipc_link_arm_rx(&srv->conns[i]->link); /* also wakes a waiting client */
     pthread_mutex_unlock(&srv->lock);
     return ready;
 }
@@ -309,9 +306,20 @@ static int drain_events(smipc_server *srv, int timeout_ms)
     return SMIPC_OK;
 }
 
+/* Before the server waits: no client may be left waiting for room we made. */
+static void settle_all(smipc_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    for (size_t i = 0; i < srv->nconns; i++)
+        if (srv->conns[i]->link.rx_unchecked)
+            smipc_link_settle(&srv->conns[i]->link);
+    pthread_mutex_unlock(&srv->lock);
+}
+
 static int wait_any(smipc_server *srv, int64_t deadline)
 {
     int64_t began = smipc_now_ns();
+    settle_all(srv);
     if (smipc_spin(&srv->recv_spin, any_ready, srv, deadline,
                    !smipc_spin_worthwhile(atomic_load_explicit(&srv->load, memory_order_relaxed))))
         return SMIPC_OK;

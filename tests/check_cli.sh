@@ -109,6 +109,16 @@ check "bench JSON parses and has positive medians" python3 -c "
 import json; d = json.load(open('$SMIPC_DIR/b.json'))
 assert d and all(x['median'] >= 0 for x in d), d
 assert any(x['peer'] == 'smipc' and x['workload'] == 'm2o' for x in d)"
+timeout 60 "$smipc" bench --quick --seconds 0.02 --only stream --peers smipc,pipe --sizes 64K \
+    --packet-size 16K --ring-packets 16 --csv "$SMIPC_DIR/o.csv" >"$SMIPC_DIR/only.out" 2>/dev/null
+check "bench --only/--peers exits 0" test $? = 0
+check "bench --only runs that workload through those peers alone" bash -c \
+    "cut -d, -f1,5 '$SMIPC_DIR/o.csv' | sort -u | tr '\n' ' ' | grep -qx 'memcpy,memcpy stream,pipe stream,smipc workload,peer '"
+check "bench says the packet geometry it used" grep -q 'packets of 16384 bytes, 16 per ring' "$SMIPC_DIR/only.out"
+"$smipc" bench --only nonsense >/dev/null 2>&1
+check "bench --only with an unknown workload is a usage error (2)" test $? = 2
+"$smipc" bench --packet-size 10 >/dev/null 2>&1
+check "bench --packet-size below 64 is a usage error (2)" test $? = 2
 
 echo "$fails failed"
 [ $fails = 0 ]

@@ -31,7 +31,11 @@ static const char usage[] =
     "  --repeats N         runs per figure (default 5)\n"
     "  --clients LIST      many-to-one client counts (default 1,4,16; at most 64)\n"
     "  --sizes LIST        streaming sizes (default 64,4K,64K,1M)\n"
+    "  --only LIST         workloads to run, of rtt,sleep,stream,m2o (default: all)\n"
+    "  --peers LIST        transports to run, of smipc,pipe,unix,zeromq,eventfd,floor\n"
     "  --no-checksum       smipc without CRC32C checksums (default: on, as the library)\n"
+    "  --packet-size N     smipc packet size (default: the library's, 4096)\n"
+    "  --ring-packets N    smipc packets per ring (default: the library's, 64)\n"
     "  --csv FILE          also write every figure as CSV\n"
     "  --json FILE         also write every figure as JSON\n";
 
@@ -389,11 +393,44 @@ static int parse_list(const char *s, size_t *out, int cap)
     return n;
 }
 
+/* 1 when word is in the comma-separated list (NULL: every word is). */
+static int listed(const char *list, const char *word)
+{
+    if (!list)
+        return 1;
+    size_t n = strlen(word);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !strncmp(p, word, n))
+            return 1;
+        p += len + (end != NULL);
+    }
+    return 0;
+}
+
+/* 1 when every word of list is one of the choices. */
+static int list_valid(const char *list, const char *const *choices, size_t nchoices)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    int any = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","), any = 1) {
+        int ok = 0;
+        for (size_t i = 0; i < nchoices; i++)
+            ok |= !strcmp(tok, choices[i]);
+        if (!ok)
+            return 0;
+    }
+    return any;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     double seconds = 0.5;
     int repeats = 5, bad = 0;
-    const char *csv = NULL, *json = NULL, *v;
+    const char *csv = NULL, *json = NULL, *only = NULL, *peers = NULL, *v;
+    static const char *const workloads[] = {"rtt", "sleep", "stream", "m2o"};
     size_t clients[8] = {1, 4, 16}, sizes[8] = {64, 4096, 65536, 1 << 20};
     int nclients = 3, nsizes = 4;
     for (int i = 1; i < argc; i++) {
@@ -417,8 +454,25 @@ int cmd_bench(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--sizes", &v)) {
             nsizes = parse_list(v, sizes, 8);
             bad |= nsizes < 1;
+        } else if (cli_opt(argc, argv, &i, "--only", &v)) {
+            only = v;
+            bad |= !list_valid(v, workloads, 4);
+        } else if (cli_opt(argc, argv, &i, "--peers", &v)) {
+            const char *names[NPEERS];
+            for (size_t k = 0; k < NPEERS; k++)
+                names[k] = all_peers[k]->name;
+            peers = v;
+            bad |= !list_valid(v, names, NPEERS);
         } else if (!strcmp(argv[i], "--no-checksum")) {
             bench_no_checksum = 1;
+        } else if (cli_opt(argc, argv, &i, "--packet-size", &v)) {
+            uint64_t n;
+            bad |= cli_parse_size(v, &n) || n < 64 || n > (1u << 24);
+            bench_packet_size = (uint32_t)n;
+        } else if (cli_opt(argc, argv, &i, "--ring-packets", &v)) {
+            uint64_t n;
+            bad |= cli_parse_size(v, &n) || n < 2 || n > 65536;
+            bench_ring_packets = (uint32_t)n;
         } else if (cli_opt(argc, argv, &i, "--csv", &v)) {
             csv = v;
         } else if (cli_opt(argc, argv, &i, "--json", &v)) {
@@ -437,15 +491,21 @@ int cmd_bench(int argc, char **argv)
         int clients;
     } cfgs[32];
     int ncfg = 0;
-    cfgs[ncfg++] = (struct config){W_RTT, 64, 1};
-    cfgs[ncfg++] = (struct config){W_SLEEP, 64, 1};
-    for (int k = 0; k < nsizes; k++)
+    if (listed(only, "rtt"))
+        cfgs[ncfg++] = (struct config){W_RTT, 64, 1};
+    if (listed(only, "sleep"))
+        cfgs[ncfg++] = (struct config){W_SLEEP, 64, 1};
+    for (int k = 0; k < nsizes && listed(only, "stream"); k++)
         cfgs[ncfg++] = (struct config){W_STREAM, sizes[k], 1};
-    for (int k = 0; k < nclients; k++)
+    for (int k = 0; k < nclients && listed(only, "m2o"); k++)
         cfgs[ncfg++] = (struct config){W_M2O, 64, (int)clients[k]};
     int usable[NPEERS];
     int total = 0;
     for (size_t k = 0; k < NPEERS; k++) {
+        if (!listed(peers, all_peers[k]->name)) {
+            usable[k] = 0;
+            continue;
+        }
         const char *why = all_peers[k]->unavailable();
         usable[k] = why == NULL;
         if (why)
@@ -454,10 +514,14 @@ int cmd_bench(int argc, char **argv)
             total += all_peers[k]->supports(cfgs[c].w) ? repeats : 0;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    smipc_server_config defaults;
+    smipc_server_config_init(&defaults);
     printf("smipc %s bench: %ld CPUs, %.2f s per run, median of %d alternating repeats, "
-           "%d runs, smipc checksums %s (CRC32C in %s)\n",
+           "%d runs, smipc checksums %s (CRC32C in %s), packets of %u bytes, %u per ring\n",
            smipc_version(), ncpu, seconds, repeats, total, bench_no_checksum ? "off" : "on",
-           smipc_crc32c_hardware() ? "hardware" : "software");
+           smipc_crc32c_hardware() ? "hardware" : "software",
+           bench_packet_size ? bench_packet_size : defaults.packet_size,
+           bench_ring_packets ? bench_ring_packets : defaults.ring_packets);
     fflush(stdout);
     int tty = isatty(2), done = 0, failures = 0;
     for (int rep = 0; rep < repeats; rep++) {

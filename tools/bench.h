@@ -53,6 +53,7 @@ struct peer {
 
 /* smipc bench --no-checksum: the smipc peer's server turns checksums off */
 extern int bench_no_checksum;
+extern uint32_t bench_packet_size, bench_ring_packets; /* 0: the library's defaults */
 
 extern const struct peer peer_smipc, peer_pipe, peer_unix, peer_zmq, peer_floor, peer_eventfd;
 

@@ -22,6 +22,7 @@
 #define RTT_SIZE 64
 
 int bench_no_checksum;
+uint32_t bench_packet_size, bench_ring_packets; /* 0: the library's defaults */
 #define BYE 0xFF
 
 /* ---- helpers ---- */
@@ -156,6 +157,10 @@ static void smipc_serve(struct run *r)
     cfg.max_clients = (uint32_t)r->clients;
     if (bench_no_checksum)
         cfg.flags |= SMIPC_NO_CHECKSUM;
+    if (bench_packet_size)
+        cfg.packet_size = bench_packet_size;
+    if (bench_ring_packets)
+        cfg.ring_packets = bench_ring_packets;
     if (r->size > cfg.max_message_size)
         cfg.max_message_size = r->size;
     smipc_server *srv;
