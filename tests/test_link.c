@@ -66,10 +66,13 @@ static void test_crc32c_vectors(void **state)
     (void)state;
     assert_int_equal(smipc_crc32c(0, "123456789", 9), 0xE3069283u);
     assert_int_equal(smipc_crc32c(0, "", 0), 0);
-    /* a bitwise reference over many lengths and alignments, plain and fused with copy */
-    static unsigned char src[8192 + 16], dst[8192 + 16];
+    /* a bitwise reference over many lengths and alignments (of source and destination),
+     * plain and fused with a copy */
+    static unsigned char src[8192 + 64];
+    static _Alignas(64) unsigned char dst[8192 + 64];
     th_fill(src, sizeof src, 3);
-    const size_t lens[] = {1, 7, 8, 9, 63, 1535, 1536, 1537, 3072, 4096, 5000, 8192};
+    const size_t lens[] = {1,   7,    8,    9,    31,   32,   33,   63,   255,  256,
+                           257, 1535, 1536, 1537, 1567, 3072, 4096, 4128, 5000, 8192};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
         for (size_t off = 0; off < 3; off++) {
             uint32_t ref = 0xffffffffu;
@@ -83,6 +86,14 @@ static void test_crc32c_vectors(void **state)
             memset(dst, 0, sizeof dst);
             assert_int_equal(smipc_crc32c_copy(dst + off, src + off, lens[li], 0), ref);
             assert_memory_equal(dst + off, src + off, lens[li]);
+            static const size_t doffs[] = {0, 1, 17, 32};
+            for (size_t di = 0; di < 4; di++) {
+                size_t doff = doffs[di];
+                memset(dst, 0, sizeof dst);
+                assert_int_equal(smipc_crc32c_copy(dst + doff, src + off, lens[li], 0), ref);
+                assert_memory_equal(dst + doff, src + off, lens[li]);
+                assert_int_equal(dst[doff + lens[li]], 0); /* not a byte more */
+            }
             /* chaining equals one pass */
             size_t half = lens[li] / 2;
             assert_int_equal(
