@@ -232,7 +232,7 @@ static int run_once(const struct peer *p, enum workload w, size_t size, int clie
             record(wl, "msgs/s", "M", size, 0, p->name, sh->server.ops / s / 1e6);
             record(wl, "GB/s", "GB/s", size, 0, p->name, sh->server.ops * (double)size / s / 1e9);
         } else {
-            double total = 0, lo = INFINITY, hi = 0, worst = 0, secs = 0;
+            double total = 0, lo = INFINITY, hi = 0, worst = 0;
             for (int i = 0; i < clients; i++) {
                 struct client_result *c = &sh->client[i];
                 double rate = c->ops / (c->seconds > 0 ? c->seconds : 1e-9);
@@ -240,7 +240,6 @@ static int run_once(const struct peer *p, enum workload w, size_t size, int clie
                 lo = rate < lo ? rate : lo;
                 hi = rate > hi ? rate : hi;
                 worst = c->max_ns / 1e6 > worst ? c->max_ns / 1e6 : worst;
-                secs += c->seconds;
             }
             record(wl, "round trips/s", "M", (size_t)clients, 0, p->name, total / 1e6);
             record(wl, "fairness min/max", "", (size_t)clients, 0, p->name, hi > 0 ? lo / hi : 0);
