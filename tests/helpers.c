@@ -3,7 +3,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -33,12 +36,69 @@ const char *th_name(const char *prefix)
     return n;
 }
 
+static int hold_fds[2] = {-1, -1};
+
+void th_hold_children(void)
+{
+    assert_int_equal(pipe(hold_fds), 0);
+}
+
+void th_release_children(void)
+{
+    close(hold_fds[1]); /* every held child reads end-of-file and goes */
+    close(hold_fds[0]);
+    hold_fds[0] = hold_fds[1] = -1;
+}
+
+/* 1 when no other thread of this process is running (the server's thread is between
+ * connections, not inside malloc). */
+static int other_threads_asleep(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 1;
+    int asleep = 1;
+    long self = (long)syscall(SYS_gettid);
+    for (struct dirent *e; asleep && (e = readdir(d));) {
+        long tid = atol(e->d_name);
+        if (tid <= 0 || tid == self)
+            continue;
+        char path[64], stat[256];
+        snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+        stat[n] = 0;
+        const char *end = strrchr(stat, ')'); /* the state follows "(name) " */
+        asleep = !end || end[1] != ' ' || end[2] != 'R';
+    }
+    closedir(d);
+    return asleep;
+}
+
 pid_t th_spawn(int (*fn)(void *), void *arg)
 {
+    /* fork() copies the calling thread alone: a lock another thread holds at that moment
+     * stays locked in the child for ever, and the sanitizers' allocator has no fork
+     * handler (a child hung in free() under ASan). So fork while the other threads sleep,
+     * and spawn groups of clients held (th_hold_children) so none connects, waking the
+     * server's thread, while the next one is forked. */
+    for (int64_t end = th_now_ms() + 2000; !other_threads_asleep() && th_now_ms() < end;)
+        sched_yield();
     fflush(NULL);
     pid_t pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        if (hold_fds[0] >= 0) {
+            char c;
+            close(hold_fds[1]);
+            while (read(hold_fds[0], &c, 1) != 0 && errno == EINTR)
+                ;
+            close(hold_fds[0]);
+        }
         _exit(fn(arg));
+    }
     assert_true(pid > 0);
     return pid;
 }

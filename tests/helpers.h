@@ -22,6 +22,10 @@ const char *th_name(const char *prefix);
 
 /* Runs fn(arg) in a child process; the child exits with fn's return value. */
 pid_t th_spawn(int (*fn)(void *), void *arg);
+/* Children spawned between these two calls wait, before they run, until the second: so a
+ * group of clients starts together, and none connects while the next is being forked. */
+void th_hold_children(void);
+void th_release_children(void);
 /* Waits at most timeout_ms for the child: its exit code, 128+signal, or -1 on timeout
  * (the child is then killed). */
 int th_wait(pid_t pid, int timeout_ms);

@@ -224,10 +224,12 @@ static void test_many_clients_at_once(void **state)
     smipc_server *srv = th_server(name, NULL);
     struct many_args args[CLIENTS];
     pid_t pids[CLIENTS];
+    th_hold_children();
     for (uint32_t i = 0; i < CLIENTS; i++) {
         args[i] = (struct many_args){name, i, MESSAGES};
         pids[i] = th_spawn(many_client_main, &args[i]);
     }
+    th_release_children();
     uint32_t next_seq[CLIENTS] = {0};
     smipc_client_id owner[CLIENTS] = {0};
     char *buf = malloc(20000);
@@ -298,10 +300,12 @@ static void test_broadcast_reaches_every_client(void **state)
     struct bcast_args a = {.name = name, .messages = MESSAGES};
     th_gate_init(&a.ready);
     pid_t pids[CLIENTS];
+    th_hold_children();
     for (int i = 0; i < CLIENTS; i++)
         pids[i] = th_spawn(bcast_client_main, &a);
     /* plus one that connects and then dies without a word */
     pid_t idle = th_spawn(idle_client_main, &a);
+    th_release_children();
     for (int i = 0; i < CLIENTS + 1; i++)
         assert_int_equal(th_gate_wait(&a.ready, 10000), 0);
     size_t n;
@@ -354,11 +358,13 @@ static void test_round_robin_is_fair_to_flooders(void **state)
     smipc_server *srv = th_server(name, NULL);
     struct flood_args a[FLOODERS];
     pid_t pids[FLOODERS];
+    th_hold_children();
     for (uint32_t i = 0; i < FLOODERS; i++) {
         a[i] = (struct flood_args){.name = name, .index = i, .messages = MESSAGES};
         th_gate_init(&a[i].ready);
         pids[i] = th_spawn(flood_client_main, &a[i]);
     }
+    th_release_children();
     for (int i = 0; i < FLOODERS; i++)
         assert_int_equal(th_gate_wait(&a[i].ready, 10000), 0);
     /* every ring holds 64 messages: for 60 rounds each client is served exactly once per
@@ -421,8 +427,10 @@ static void test_quiet_client_is_not_starved(void **state)
         a[i] = (struct flood_args){.name = name, .index = i, .messages = 2000};
         th_gate_init(&a[i].ready);
     }
+    th_hold_children();
     for (uint32_t i = 0; i < FLOODERS; i++)
         pids[i] = th_spawn(flood_client_main, &a[i]);
+    th_release_children();
     for (int i = 0; i < FLOODERS; i++)
         assert_int_equal(th_gate_wait(&a[i].ready, 10000), 0);
     pids[FLOODERS] = th_spawn(quiet_client_main, &a[FLOODERS]);

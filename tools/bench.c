@@ -516,10 +516,9 @@ int cmd_bench(int argc, char **argv)
     smipc_server_config defaults;
     smipc_server_config_init(&defaults);
     printf("smipc %s bench: %ld CPUs, %.2f s per run, median of %d alternating repeats, "
-           "%d runs, smipc checksums %s (CRC32C in %s), packets of %u bytes, %u per ring\n",
+           "%d runs, smipc checksums %s (CRC32C: %s), packets of %u bytes, %u per ring\n",
            smipc_version(), ncpu, seconds, repeats, total, bench_no_checksum ? "off" : "on",
-           smipc_crc32c_hardware() ? "hardware" : "software",
-           bench_packet_size ? bench_packet_size : defaults.packet_size,
+           smipc_crc32c_kind(), bench_packet_size ? bench_packet_size : defaults.packet_size,
            bench_ring_packets ? bench_ring_packets : defaults.ring_packets);
     fflush(stdout);
     int tty = isatty(2), done = 0, failures = 0;
