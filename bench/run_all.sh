@@ -17,6 +17,7 @@ ninja -C build-release >/dev/null
 mkdir -p docs/bench
 ./build-release/tools/smipc bench --json docs/bench/c_bench.json --csv docs/bench/c_bench.csv "$@" \
     | tee docs/bench/c_bench.txt
+./build-release/bench/plain_ring | tee docs/bench/plain_ring.txt
 .venv-bench/bin/python bench/python_bench.py --json docs/bench/python_bench.json \
     | tee docs/bench/python_bench.txt
 .venv-bench/bin/python bench/plot.py docs/bench/c_bench.json docs/bench/python_bench.json docs/bench
