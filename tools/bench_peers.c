@@ -563,8 +563,9 @@ const struct peer peer_zmq = {"zeromq",  zmq_unavailable, rtt_and_stream, zmq_pr
 #else
 static const char *zmq_unavailable(void)
 {
-    return "not in this build (libzmq3-dev was missing when smipc was built, or this is a "
-           "sanitizer build)";
+    return "not in this build (libzmq3-dev was missing when smipc was built, this is a "
+           "sanitizer build, or the smipc that pip installs, which never links libzmq; "
+           "build with meson for it)";
 }
 
 const struct peer peer_zmq = {"zeromq", zmq_unavailable, NULL, NULL, NULL, NULL, NULL};
