@@ -399,9 +399,11 @@ static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size
     size_t cap = *len;
     if (atomic_load_explicit(&srv->fd_mode, memory_order_relaxed))
         drain_events(srv, 0);
-    if (atomic_load(&srv->reap_wanted))
-        smipc_server_reap(srv);
     for (;;) {
+        /* Departures the server's thread saw while we held the receive lock are ours to
+         * reap, on every turn: left standing, the request would end every wait at once. */
+        if (atomic_load_explicit(&srv->reap_wanted, memory_order_relaxed))
+            smipc_server_reap(srv);
         struct smipc_conn *c = pick_ready(srv);
         if (c) {
             int rc = serve_conn(srv, c, buf, cap, len, deadline);
@@ -593,4 +595,14 @@ void *smipc_testing_server_segment(smipc_server *srv, smipc_client_id id, size_t
     }
     pthread_mutex_unlock(&srv->lock);
     return map;
+}
+
+int smipc_testing_server_reap_while_receiving(smipc_server *srv)
+{
+    if (pthread_mutex_trylock(&srv->recv_lock) == 0) {
+        pthread_mutex_unlock(&srv->recv_lock);
+        return 0; /* no receive under way yet */
+    }
+    atomic_store(&srv->reap_wanted, 1); /* what the server's thread does on a departure */
+    return 1;
 }

@@ -11,6 +11,9 @@ void *smipc_testing_client_segment(smipc_client *cli, size_t *size);
 /* The shared segment of the server's connection to a client, or NULL. */
 void *smipc_testing_server_segment(smipc_server *srv, smipc_client_id id, size_t *size);
 
+/* If a receive is under way on srv, asks it to reap, as the server's thread does when a
+ * client departs (1); else does nothing (0). */
+int smipc_testing_server_reap_while_receiving(smipc_server *srv);
 /* Keeps CRC32C to the implementations up to this level (0 table, 1 SSE4.2, 2 with AVX2
  * stores, 3 folding with VPCLMULQDQ) so that each can be checked on a machine that has
  * them all; returns the level that will be used. Not thread-safe: tests only. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -88,8 +89,13 @@ pid_t th_spawn(int (*fn)(void *), void *arg)
     for (int64_t end = th_now_ms() + 2000; !other_threads_asleep() && th_now_ms() < end;)
         sched_yield();
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* a test that dies (or is killed on a timeout) takes its children with it */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
         if (hold_fds[0] >= 0) {
             char c;
             close(hold_fds[1]);

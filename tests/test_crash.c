@@ -6,6 +6,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -179,6 +180,42 @@ static void test_messages_sent_before_death_are_delivered(void **state)
     assert_status(smipc_server_send(srv, id, "x", 1, 0), SMIPC_ENOCLIENT);
     th_gate_close(&a.ready);
     smipc_server_close(srv);
+}
+
+/* A departure the server's thread notices while a receive is under way leaves a reap
+ * request for that receive. It must be honoured even when the receive already dropped the
+ * connection itself (it saw the hang-up first): a request left standing made every wait
+ * return at once, and the receive spun at full speed past its timeout, for ever. */
+static void *request_reap_during_receive(void *p)
+{
+    while (!smipc_testing_server_reap_while_receiving(p))
+        sched_yield();
+    return NULL;
+}
+
+static int receive_times_out_main(void *arg)
+{
+    const char *name = arg;
+    smipc_server *srv;
+    CHILD_OK(smipc_server_open(&srv, name, NULL));
+    pthread_t t;
+    pthread_create(&t, NULL, request_reap_during_receive, srv);
+    char buf[64];
+    size_t len = sizeof buf;
+    smipc_client_id from;
+    int rc = smipc_server_recv(srv, &from, buf, &len, 300);
+    pthread_join(t, NULL);
+    CHILD_CHECK(rc == SMIPC_ETIMEDOUT);
+    smipc_server_close(srv);
+    return 0;
+}
+
+static void test_stray_reap_request_does_not_spin_the_receive(void **state)
+{
+    (void)state;
+    /* in a child: the failure this guards against never returns */
+    pid_t pid = th_spawn(receive_times_out_main, (void *)th_name("reapspin"));
+    assert_int_equal(th_wait(pid, 20000), 0);
 }
 
 /* ---- the server dies ---- */
@@ -441,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_client_killed_mid_transfer),
         cmocka_unit_test(test_clients_killed_at_random_moments),
         cmocka_unit_test(test_messages_sent_before_death_are_delivered),
+        cmocka_unit_test(test_stray_reap_request_does_not_spin_the_receive),
         cmocka_unit_test(test_server_killed_mid_transfer),
         cmocka_unit_test(test_stale_name_is_taken_over),
         cmocka_unit_test(test_fork_child_does_not_keep_server_alive),
