@@ -57,6 +57,24 @@ static inline uint64_t load64(const unsigned char *p)
     return v;
 }
 
+/* The last bytes, 8 at a time then one by one; dst may be NULL (checksum only). */
+__attribute__((target("sse4.2"))) static inline uint32_t tail_raw(uint64_t c, unsigned char *d,
+                                                                  const unsigned char *s, size_t n)
+{
+    for (; n >= 8; n -= 8, s += 8, d = d ? d + 8 : NULL) {
+        uint64_t v = load64(s);
+        c = _mm_crc32_u64(c, v);
+        if (d)
+            memcpy(d, &v, 8);
+    }
+    for (; n; n--, s++, d = d ? d + 1 : NULL) {
+        c = _mm_crc32_u8((uint32_t)c, *s);
+        if (d)
+            *d = *s;
+    }
+    return (uint32_t)c;
+}
+
 /* dst may be NULL: checksum only. */
 __attribute__((target("sse4.2"))) static uint32_t hw_raw(uint32_t crc, unsigned char *d,
                                                          const unsigned char *s, size_t n)
@@ -81,23 +99,7 @@ __attribute__((target("sse4.2"))) static uint32_t hw_raw(uint32_t crc, unsigned 
             d += 3 * BLOCK;
         n -= 3 * BLOCK;
     }
-    while (n >= 8) {
-        uint64_t a = load64(s);
-        c = _mm_crc32_u64(c, a);
-        if (d) {
-            memcpy(d, &a, 8);
-            d += 8;
-        }
-        s += 8;
-        n -= 8;
-    }
-    while (n--) {
-        unsigned char b = *s++;
-        c = _mm_crc32_u8((uint32_t)c, b);
-        if (d)
-            *d++ = b;
-    }
-    return (uint32_t)c;
+    return tail_raw(c, d, s, n);
 }
 
 /* The copying CRC with 32-byte stores. With 8-byte stores a 4 KiB packet takes 512 store
@@ -134,17 +136,7 @@ __attribute__((target("sse4.2,avx2"))) static uint32_t wide_raw(uint32_t crc, un
         STORE32(d, s);
     }
 #undef STORE32
-    for (; n >= 8; n -= 8, s += 8, d += 8) {
-        uint64_t a = load64(s);
-        c = _mm_crc32_u64(c, a);
-        memcpy(d, &a, 8);
-    }
-    while (n--) {
-        unsigned char b = *s++;
-        c = _mm_crc32_u8((uint32_t)c, b);
-        *d++ = b;
-    }
-    return (uint32_t)c;
+    return tail_raw(c, d, s, n);
 }
 
 /* ---- Folding with carry-less multiplication (AVX-512 VPCLMULQDQ) ----
@@ -232,19 +224,8 @@ fold_raw(uint32_t crc, unsigned char *d, const unsigned char *s, size_t n)
     x = fold128(_mm512_extracti32x4_epi32(a3, 2), F128, x);
     uint64_t c = _mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(x));
     c = _mm_crc32_u64(c, (uint64_t)_mm_extract_epi64(x, 1));
-    for (; n >= 8; ADVANCE(8)) {
-        uint64_t v = load64(s);
-        c = _mm_crc32_u64(c, v);
-        if (d)
-            memcpy(d, &v, 8);
-    }
-    for (; n; ADVANCE(1)) {
-        c = _mm_crc32_u8((uint32_t)c, *s);
-        if (d)
-            *d = *s;
-    }
 #undef ADVANCE
-    return (uint32_t)c;
+    return tail_raw(c, d, s, n);
 }
 
 FOLD_TARGET static uint32_t fold_crc(uint32_t c, const unsigned char *s, size_t n)

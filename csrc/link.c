@@ -319,29 +319,25 @@ void smipc_link_wake_producer(struct smipc_link *l)
     }
 }
 
-/* Wakes a producer asleep for room once the room it asked for is free. It runs every
- * quarter ring; before this side waits, smipc_link_settle wakes the producer whatever it
- * asked for (both must never wait on each other). */
-static void check_producer(struct smipc_link *l)
+/* Publishes the packets freed so far (the fence pairs with the producer's in wait_room)
+ * and wakes a producer asleep for room: once the room it asked for is free, or whatever it
+ * asked for when this side is about to wait itself (the two must never wait on each
+ * other). Runs every quarter ring, and before this side waits. */
+static void check_producer(struct smipc_link *l, int about_to_wait)
 {
-    struct smipc_ring *r = &l->rx;
+    struct smipc_ring_hdr *h = l->rx.hdr;
     l->rx_unchecked = 0;
-    atomic_store_explicit(&r->hdr->front, l->rx_seq, memory_order_relaxed);
-    /* Pairs with the producer's fence in wait_room. */
+    atomic_store_explicit(&h->front, l->rx_seq, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&r->hdr->tx_waiting, memory_order_relaxed)) {
-        uint32_t want = atomic_load_explicit(&r->hdr->free, memory_order_relaxed);
-        if ((int32_t)(l->rx_seq - want) >= 0)
-            smipc_link_wake_producer(l);
-    }
+    if (!about_to_wait && atomic_load_explicit(&h->tx_waiting, memory_order_relaxed) &&
+        (int32_t)(l->rx_seq - atomic_load_explicit(&h->free, memory_order_relaxed)) < 0)
+        return;
+    smipc_link_wake_producer(l);
 }
 
 void smipc_link_settle(struct smipc_link *l)
 {
-    l->rx_unchecked = 0;
-    atomic_store_explicit(&l->rx.hdr->front, l->rx_seq, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst); /* pairs with the producer's in wait_room */
-    smipc_link_wake_producer(l);
+    check_producer(l, 1);
 }
 
 static void release_packet(struct smipc_link *l)
@@ -351,7 +347,7 @@ static void release_packet(struct smipc_link *l)
     l->rx_pos = pos_add(r, l->rx_pos, 1);
     l->rx_seq++;
     if (++l->rx_unchecked >= l->check_every)
-        check_producer(l);
+        check_producer(l, 0);
 }
 
 static void finish_transfer(struct smipc_link *l)
@@ -480,12 +476,10 @@ static int rx_ready_cb(void *p)
 
 int smipc_link_arm_rx(struct smipc_link *l)
 {
-    atomic_store_explicit(&l->rx.hdr->front, l->rx_seq, memory_order_relaxed);
     atomic_store_explicit(&l->rx.hdr->rx_waiting, 1, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst);
-    /* the same fence settles what we freed: never sleep while the producer waits on us */
-    l->rx_unchecked = 0;
-    smipc_link_wake_producer(l);
+    /* settling fences, which also orders the flag before our look at the ring (the pair of
+     * wake_consumer's fence); and it wakes a producer waiting on us before we sleep */
+    smipc_link_settle(l);
     return smipc_link_rx_ready(l);
 }
 
