@@ -30,12 +30,14 @@ def percentiles(lat):
             "p99.9": lat[int(n * 0.999)] * 1e6}
 
 
-START = None  # a Barrier for the clients of one run, set in each process
+START = STOP = None  # Barriers for the clients of one run, set in each process
 
 
 def rtt_client(rt, seconds, out, index, close=None):
     """Round trips through rt(msg) for `seconds`; puts (index, count, latencies, max).
-    All clients of a run start together (spawning 16 processes takes a while)."""
+    All clients of a run start together (spawning 16 processes takes a while), and all
+    stop before any closes, sums up or exits: that work would take the CPU from the last
+    round trips of the others and show as stalls that are not the transport's."""
     msg = bytes(RTT)
     rt(msg)  # connected and warm
     if START is not None:
@@ -48,6 +50,8 @@ def rtt_client(rt, seconds, out, index, close=None):
         rt(msg)
         t = time.perf_counter()
         lat.append(t - t0)
+    if STOP is not None:
+        STOP.wait()
     if close:
         close()
     out.put((index, len(lat), percentiles(lat) if index == 0 else None, max(lat), seconds))
@@ -357,9 +361,10 @@ def run_once(peer, workload, size, clients, seconds):
         name = f"smipc-pybench-{tag}"
         server = (iox_server, (name, workload, clients, size, ready, out))
         args_clients = [(iox_client, (name, workload, size, seconds, 0, ready, out))]
-    start = CTX.Barrier(len(args_clients))
+    start, stop = CTX.Barrier(len(args_clients)), CTX.Barrier(len(args_clients))
     procs = [CTX.Process(target=f, args=a, daemon=True) for f, a in [server]] + [
-        CTX.Process(target=with_start, args=(start, f, a), daemon=True) for f, a in args_clients]
+        CTX.Process(target=with_barriers, args=(start, stop, f, a), daemon=True)
+        for f, a in args_clients]
     for p in procs:
         p.start()
     results = []
@@ -377,9 +382,9 @@ def run_once(peer, workload, size, clients, seconds):
     return results
 
 
-def with_start(barrier, fn, args):
-    global START
-    START = barrier
+def with_barriers(start, stop, fn, args):
+    global START, STOP
+    START, STOP = start, stop
     fn(*args)
 
 

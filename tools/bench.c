@@ -86,6 +86,20 @@ void lat_finish(struct latencies *l, struct client_result *out)
     l->ns = NULL;
 }
 
+void bench_meet(pthread_barrier_t *b)
+{
+    pthread_barrier_wait(b);
+}
+
+void bench_gave_up(struct run *r, int i)
+{
+    r->sh->client[i].failed = 1;
+    if (r->w != W_STREAM) {
+        bench_meet(&r->sh->start);
+        bench_meet(&r->sh->stop);
+    }
+}
+
 void bench_say_ready(struct run *r)
 {
     char c[BENCH_MAX_CLIENTS] = {0};
@@ -192,6 +206,12 @@ static int run_once(const struct peer *p, enum workload w, size_t size, int clie
     if (r.sh == MAP_FAILED || pipe(r.ready))
         return -1;
     memset(r.sh, 0, sizeof *r.sh);
+    pthread_barrierattr_t shared;
+    pthread_barrierattr_init(&shared);
+    pthread_barrierattr_setpshared(&shared, PTHREAD_PROCESS_SHARED);
+    pthread_barrier_init(&r.sh->start, &shared, (unsigned)clients);
+    pthread_barrier_init(&r.sh->stop, &shared, (unsigned)clients);
+    pthread_barrierattr_destroy(&shared);
     int failed = p->prepare(&r);
     pid_t pids[BENCH_MAX_CLIENTS + 1];
     int started = 0;
@@ -246,6 +266,8 @@ static int run_once(const struct peer *p, enum workload w, size_t size, int clie
             record(wl, "worst round trip", "ms", (size_t)clients, 1, p->name, worst);
         }
     }
+    pthread_barrier_destroy(&r.sh->start);
+    pthread_barrier_destroy(&r.sh->stop);
     munmap(r.sh, sizeof *r.sh);
     return failed ? -1 : 0;
 }

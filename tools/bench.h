@@ -2,6 +2,7 @@
 #ifndef SMIPC_BENCH_H
 #define SMIPC_BENCH_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,10 @@ struct shared {
     _Alignas(64) volatile uint64_t back;
     _Alignas(64) struct client_result client[BENCH_MAX_CLIENTS];
     struct client_result server;
+    /* Round-trip clients measure together: they start once all are connected and stop
+     * before any says goodbye, so no round trip timed waits on a neighbour's connect or
+     * exit (process teardown), which are not the transport's doing. */
+    pthread_barrier_t start, stop;
 };
 
 struct peer {
@@ -68,6 +73,10 @@ struct latencies {
 void lat_init(struct latencies *l);
 void lat_add(struct latencies *l, uint64_t ns);
 void lat_finish(struct latencies *l, struct client_result *out);
+/* Every round-trip client passes both barriers once (bench_meet), including one that
+ * gave up before measuring (bench_gave_up), so that the others never wait for it. */
+void bench_meet(pthread_barrier_t *b);
+void bench_gave_up(struct run *r, int i);
 /* Blocks until the server said it is ready (every client calls it once). */
 void bench_wait_ready(struct run *r);
 void bench_say_ready(struct run *r);
