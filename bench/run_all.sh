@@ -18,6 +18,7 @@ mkdir -p docs/bench
 ./build-release/tools/smipc bench --json docs/bench/c_bench.json --csv docs/bench/c_bench.csv "$@" \
     | tee docs/bench/c_bench.txt
 ./build-release/bench/plain_ring | tee docs/bench/plain_ring.txt
+./build-release/bench/switch_cost | tee docs/bench/switch_cost.txt
 .venv-bench/bin/python bench/python_bench.py --json docs/bench/python_bench.json \
     | tee docs/bench/python_bench.txt
 .venv-bench/bin/python bench/plot.py docs/bench/c_bench.json docs/bench/python_bench.json docs/bench
