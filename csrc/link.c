@@ -4,6 +4,7 @@
 #include "link.h"
 
 #include "clock.h"
+#include "copy.h"
 #include "crc32c.h"
 #include "internal.h"
 
@@ -106,7 +107,7 @@ static void put_packet(struct smipc_link *l, uint32_t tid, uint32_t npk, uint32_
         struct crc_fields f = {size, tid, npk, index, total};
         crc = smipc_crc32c_copy(dst, data, size, smipc_crc32c(0, &f, sizeof f));
     } else if (size) {
-        memcpy(dst, data, size);
+        smipc_copy(dst, data, size);
     }
     h->size = size;
     h->checksum = crc;
@@ -394,7 +395,7 @@ static int take_data(struct smipc_link *l, const struct pkt *k, unsigned char *d
             return SMIPC_EPROTO;
         }
     } else if (dst && k->size) {
-        memcpy(dst, src, k->size);
+        smipc_copy(dst, src, k->size);
     }
     return SMIPC_OK;
 }

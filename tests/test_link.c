@@ -9,6 +9,7 @@
 #include "segment.h"
 #include "testing.h"
 #include "clock.h"
+#include "copy.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -113,6 +114,29 @@ static void test_crc32c_vectors(void **state)
             }
     }
     smipc_testing_crc32c_level(3);
+}
+
+static void test_copy_matches_memcpy(void **state)
+{
+    (void)state;
+    /* the packet copy without checksums: every byte, not one more, at every alignment */
+    enum { MAX = 65536 + 77 };
+    static unsigned char src[MAX + 64];
+    static _Alignas(64) unsigned char dst[MAX + 64];
+    th_fill(src, sizeof src, 5);
+    const size_t lens[] = {0, 1, 63, 64, 255, 256, 257, 511, 512, 1000, 4096, 4128, 65536, MAX};
+    static const size_t doffs[] = {0, 1, 17, 32};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (size_t off = 0; off < 3; off++)
+            for (size_t di = 0; di < 4; di++) {
+                size_t n = lens[li], doff = doffs[di];
+                memset(dst, 0, sizeof dst);
+                smipc_copy(dst + doff, src + off, n);
+                assert_memory_equal(dst + doff, src + off, n);
+                assert_int_equal(dst[doff + n], 0);
+                if (doff)
+                    assert_int_equal(dst[doff - 1], 0);
+            }
 }
 
 static void test_sizes_round_trip_in_order(void **state)
@@ -486,6 +510,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_vectors),
+        cmocka_unit_test(test_copy_matches_memcpy),
         cmocka_unit_test(test_sizes_round_trip_in_order),
         cmocka_unit_test(test_toosmall_leaves_message_queued),
         cmocka_unit_test(test_message_many_times_the_ring_streams),
