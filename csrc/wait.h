@@ -15,8 +15,8 @@ struct smipc_spin {
 
 void smipc_spin_init(struct smipc_spin *s);
 /* Spins until ready(arg) is true (returns 1), or the budget or the deadline runs out
- * (returns 0). With yield (more waiters than CPUs) it gives the CPU away once instead,
- * and looks again. */
+ * (returns 0). With yield (more waiters than CPUs) it gives the CPU away instead, a few
+ * times, looking again after each. */
 int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t deadline, int yield);
 /* After a wait that had to sleep ended with the peer's answer `waited_ns` after the wait
  * began: spin about twice that long next time (bounded), so a peer that answers in a few
