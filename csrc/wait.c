@@ -15,7 +15,7 @@
 #define SPIN_MAX_NS   100000
 /* Yields before sleeping when waiters outnumber CPUs. Each one most likely runs the
  * process waited for, and costs a system call where a sleep costs a wake-up; with 4 and
- * 16 clients on 2 CPUs, 8 gave 37% and 21% more round trips than 1, as fair. */
+ * 16 clients on 2 CPUs, 8 gave 29% and 9% more round trips than 1, as fair. */
 #define OVERSUBSCRIBED_YIELDS 8
 
 static long online_cpus;

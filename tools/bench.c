@@ -86,17 +86,12 @@ void lat_finish(struct latencies *l, struct client_result *out)
     l->ns = NULL;
 }
 
-void bench_meet(pthread_barrier_t *b)
-{
-    pthread_barrier_wait(b);
-}
-
 void bench_gave_up(struct run *r, int i)
 {
     r->sh->client[i].failed = 1;
     if (r->w != W_STREAM) {
-        bench_meet(&r->sh->start);
-        bench_meet(&r->sh->stop);
+        pthread_barrier_wait(&r->sh->start);
+        pthread_barrier_wait(&r->sh->stop);
     }
 }
 

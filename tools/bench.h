@@ -73,9 +73,8 @@ struct latencies {
 void lat_init(struct latencies *l);
 void lat_add(struct latencies *l, uint64_t ns);
 void lat_finish(struct latencies *l, struct client_result *out);
-/* Every round-trip client passes both barriers once (bench_meet), including one that
- * gave up before measuring (bench_gave_up), so that the others never wait for it. */
-void bench_meet(pthread_barrier_t *b);
+/* Marks client i failed. A round-trip client that gives up before measuring still passes
+ * both barriers of struct shared, so that the others never wait for it. */
 void bench_gave_up(struct run *r, int i);
 /* Blocks until the server said it is ready (every client calls it once). */
 void bench_wait_ready(struct run *r);

@@ -64,7 +64,7 @@ static void rtt_loop(struct run *r, int i, int (*rt)(void *, char *), void *arg)
     struct latencies lat;
     lat_init(&lat);
     char msg[RTT_SIZE] = {0};
-    bench_meet(&r->sh->start);
+    pthread_barrier_wait(&r->sh->start);
     double start = bench_now(), end = start + r->seconds, t = start;
     while (t < end) {
         double t0 = t;
@@ -76,7 +76,8 @@ static void rtt_loop(struct run *r, int i, int (*rt)(void *, char *), void *arg)
         lat_add(&lat, (uint64_t)((t - t0) * 1e9));
     }
     res->seconds = t - start;
-    bench_meet(&r->sh->stop); /* before sorting: that takes CPU from the last round trips */
+    /* before sorting, which would take the CPU from the others' last round trips */
+    pthread_barrier_wait(&r->sh->stop);
     lat_finish(&lat, res);
 }
 
