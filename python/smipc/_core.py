@@ -18,12 +18,12 @@ _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 class _Scratch(threading.local):
-    """A receive buffer and length cells per thread, so small messages allocate nothing."""
+    """A receive buffer and length cells per thread, so small messages allocate nothing:
+    cells is (buffer, length, sender), one lookup of the thread-local."""
 
     def __init__(self) -> None:
-        self.buf = _alloc("char[]", _SCRATCH_SIZE)
-        self.lenp = ffi.new("size_t *")
-        self.frm = ffi.new("smipc_client_id *")
+        self.cells = (_alloc("char[]", _SCRATCH_SIZE), ffi.new("size_t *"),
+                      ffi.new("smipc_client_id *"))
 
 
 _scratch = _Scratch()
@@ -47,6 +47,15 @@ def _left(deadline: Optional[float]) -> int:
     if deadline is None:
         return -1
     return _timeout_ms(max(0.0, deadline - time.monotonic()))
+
+
+def _readable(data: BytesLike) -> Tuple[Any, int]:
+    """What the C library gets for data, and its length in bytes: bytes as they are (CFFI
+    passes a pointer to their contents), anything else through its buffer."""
+    if type(data) is bytes:
+        return data, len(data)
+    src = ffi.from_buffer(data)
+    return src, len(src)
 
 
 def _writable(buffer: BytesLike) -> Any:
@@ -74,27 +83,38 @@ class Message(NamedTuple):
 
 class _Handle:
     """A C handle that may be closed while other threads still use it: the real close
-    happens when the last call in flight returns."""
+    happens when the last call in flight returns.
+
+    Calls in flight are counted without a lock, since two lock round trips per call were
+    a good part of a 64-byte round trip's cost from Python. A call first counts itself in,
+    then looks for a close; close() first marks the handle closing, then looks at the
+    count. Whichever comes second sees the other, so no call starts on a destroyed
+    handle, and the last one out (or close() itself) destroys it, once, under the lock."""
 
     _kind = "handle"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._h: Any = None
-        self._busy = 0
+        self._in_flight: List[int] = []  # one entry per call in flight (append/pop are atomic)
         self._closing = False
 
     def _enter(self) -> Any:
-        with self._lock:
-            if self._h is None or self._closing:
-                raise Closed(f"this {self._kind} is closed")
-            self._busy += 1
-            return self._h
+        self._in_flight.append(1)
+        h = self._h
+        if h is None or self._closing:
+            self._leave()
+            raise Closed(f"this {self._kind} is closed")
+        return h
 
     def _leave(self) -> None:
+        self._in_flight.pop()
+        if self._closing:
+            self._destroy_if_idle()
+
+    def _destroy_if_idle(self) -> None:
         with self._lock:
-            self._busy -= 1
-            if self._closing and self._busy == 0 and self._h is not None:
+            if not self._in_flight and self._h is not None:
                 h, self._h = self._h, None
                 self._destroy(h)
 
@@ -108,9 +128,7 @@ class _Handle:
             if self._h is None or self._closing:
                 return
             self._closing = True
-            if self._busy == 0:
-                h, self._h = self._h, None
-                self._destroy(h)
+        self._destroy_if_idle()
 
     @property
     def closed(self) -> bool:
@@ -174,12 +192,11 @@ class Server(_Handle):
         ms = -1 if timeout is None else _timeout_ms(timeout)
         h = self._enter()
         try:
-            sc = _scratch
-            lenp, frm = sc.lenp, sc.frm
+            buf, lenp, frm = _scratch.cells
             lenp[0] = _SCRATCH_SIZE
-            rc = lib.smipc_server_recv(h, frm, sc.buf, lenp, ms)
+            rc = lib.smipc_server_recv(h, frm, buf, lenp, ms)
             if rc == 0:
-                return Message(frm[0], ffi.unpack(sc.buf, lenp[0]))
+                return Message(frm[0], ffi.unpack(buf, lenp[0]))
             buf, n = _receive_larger(lambda b, lp, t: lib.smipc_server_recv(h, frm, b, lp, t),
                                      lenp, rc, timeout)
             return Message(frm[0], ffi.unpack(buf, n))
@@ -208,10 +225,10 @@ class Server(_Handle):
     def send(self, client: int, data: BytesLike, timeout: Optional[float] = None) -> None:
         """Sends one message to one client. Raises NoSuchClient, Closed, Timeout."""
         ms = -1 if timeout is None else _timeout_ms(timeout)
-        src = ffi.from_buffer(data)
+        src, n = _readable(data)
         h = self._enter()
         try:
-            rc = lib.smipc_server_send(h, client, src, len(src), ms)
+            rc = lib.smipc_server_send(h, client, src, n, ms)
         finally:
             self._leave()
         if rc:
@@ -220,11 +237,11 @@ class Server(_Handle):
     def broadcast(self, data: BytesLike, timeout: Optional[float] = None) -> int:
         """Sends to every connected client; returns how many got it."""
         ms = _timeout_ms(timeout)
-        src = ffi.from_buffer(data)
+        src, n = _readable(data)
         h = self._enter()
         try:
             delivered = ffi.new("size_t *")
-            check(lib.smipc_server_broadcast(h, src, len(src), ms, delivered), "broadcast")
+            check(lib.smipc_server_broadcast(h, src, n, ms, delivered), "broadcast")
             return int(delivered[0])
         finally:
             self._leave()
@@ -282,10 +299,10 @@ class Client(_Handle):
     def send(self, data: BytesLike, timeout: Optional[float] = None) -> None:
         """Sends one message to the server."""
         ms = -1 if timeout is None else _timeout_ms(timeout)
-        src = ffi.from_buffer(data)
+        src, n = _readable(data)
         h = self._enter()
         try:
-            rc = lib.smipc_client_send(h, src, len(src), ms)
+            rc = lib.smipc_client_send(h, src, n, ms)
         finally:
             self._leave()
         if rc:
@@ -296,12 +313,11 @@ class Client(_Handle):
         ms = -1 if timeout is None else _timeout_ms(timeout)
         h = self._enter()
         try:
-            sc = _scratch
-            lenp = sc.lenp
+            buf, lenp, _ = _scratch.cells
             lenp[0] = _SCRATCH_SIZE
-            rc = lib.smipc_client_recv(h, sc.buf, lenp, ms)
+            rc = lib.smipc_client_recv(h, buf, lenp, ms)
             if rc == 0:
-                data: bytes = ffi.unpack(sc.buf, lenp[0])
+                data: bytes = ffi.unpack(buf, lenp[0])
                 return data
             buf, n = _receive_larger(lambda b, lp, t: lib.smipc_client_recv(h, b, lp, t), lenp,
                                      rc, timeout)

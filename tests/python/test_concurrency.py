@@ -142,3 +142,59 @@ def test_close_while_another_thread_waits(smipc_server, smipc_name):
     assert done.is_set()
     with pytest.raises(smipc.Closed):
         cli.recv(timeout=0)
+
+
+def test_close_races_calls_in_flight(smipc_server, smipc_name):
+    # Calls in flight are counted without a lock: close() while four threads send as fast
+    # as they can must end every thread with Closed (no crash, no hang, no other error),
+    # destroy the handle once the last call returned, and lose none of the messages whose
+    # send succeeded.
+    for _ in range(10):
+        cli = smipc.Client(smipc_name, timeout=5)
+        go = threading.Barrier(5)
+        sent, errors, received = [], [], [0]
+        draining = threading.Event()
+        draining.set()
+
+        def sender():
+            ok = 0
+            go.wait()
+            try:
+                while True:
+                    cli.send(b"race", timeout=10)
+                    ok += 1
+            except smipc.Closed:
+                sent.append(ok)
+            except Exception as e:  # anything else fails the test below
+                errors.append(e)
+
+        def drain():
+            while draining.is_set():
+                try:
+                    m = smipc_server.recv(timeout=0.05)
+                except smipc.Timeout:
+                    continue
+                assert m.client == cli.id and m.data == b"race"
+                received[0] += 1
+
+        threads = [threading.Thread(target=sender, daemon=True) for _ in range(4)]
+        drainer = threading.Thread(target=drain, daemon=True)
+        drainer.start()
+        for t in threads:
+            t.start()
+        go.wait()
+        deadline = time.monotonic() + 10
+        while received[0] < 200 and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the four are well under way (a count, with a deadline)
+        cli.close()
+        for t in threads:
+            t.join(timeout=20)
+        assert not any(t.is_alive() for t in threads)
+        assert errors == [] and len(sent) == 4
+        assert cli.closed and cli._h is None and cli._in_flight == []
+        deadline = time.monotonic() + 10
+        while received[0] < sum(sent) and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting for a count, with a deadline
+        draining.clear()
+        drainer.join(timeout=10)
+        assert received[0] == sum(sent)
