@@ -1,6 +1,8 @@
 /* libFuzzer target: a consumer facing whatever a hostile producer can do to a ring.
  * The input is a script of operations: honest sends, writes of arbitrary bytes anywhere
- * in the ring, lock flips, receives into buffers of any size, parks. Properties: nothing
+ * in the ring, lock flips, receives into buffers of any size, parks; on one of two rings,
+ * chosen by the first byte: small packets with checksums, or packets large enough for the
+ * vector copy without them. Properties: nothing
  * crashes or reads out of bounds; a receive returns only whole messages no larger than
  * its buffer; while nothing was tampered with, every message is exactly what was sent. */
 #include "clock.h"
@@ -17,7 +19,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PS      64
 #define COUNT   8
 #define MAX_MSG 2048
 
@@ -31,22 +32,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                          \
     } while (0)
 
-static void *map;
-static size_t map_size;
+/* [0]: 64-byte packets with checksums; [1]: 512-byte packets without */
+static const uint32_t packet_sizes[2] = {64, 512};
+static void *maps[2];
 static int efds[4];
 
 static void setup(void)
 {
-    if (map)
+    if (maps[0])
         return;
-    struct smipc_seg_params p = {PS, COUNT, SMIPC_SEG_CHECKSUM, MAX_MSG};
-    int memfd;
-    int rc = smipc_segment_create(&p, 1, &memfd, &map, &map_size);
-    if (rc) {
-        fprintf(stderr, "fuzz_ring: segment: %s\n", smipc_strerror(rc));
-        abort();
+    for (int v = 0; v < 2; v++) {
+        struct smipc_seg_params p = {packet_sizes[v], COUNT, v ? 0 : SMIPC_SEG_CHECKSUM, MAX_MSG};
+        int memfd;
+        size_t map_size;
+        int rc = smipc_segment_create(&p, 1, &memfd, &maps[v], &map_size);
+        if (rc) {
+            fprintf(stderr, "fuzz_ring: segment: %s\n", smipc_strerror(rc));
+            abort();
+        }
+        close(memfd);
     }
-    close(memfd);
     for (int i = 0; i < 4; i++)
         efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
@@ -67,6 +72,8 @@ static unsigned take(struct reader *r, unsigned bytes)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
+    int variant = size && (data[0] & 1);
+    void *map = maps[variant];
     struct smipc_segment_hdr *sh = map;
     unsigned char *ring0 = (unsigned char *)map + sh->ring_offset[0];
     size_t ring_len = sizeof(struct smipc_ring_hdr) + (size_t)COUNT * sh->stride;
@@ -75,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < 2; i++) {
         struct smipc_ring_hdr *rh = (void *)((unsigned char *)map + sh->ring_offset[i]);
         rh->count = COUNT;
-        rh->packet_size = PS;
+        rh->packet_size = packet_sizes[variant];
     }
     struct smipc_link prod, cons;
     smipc_link_init(&prod, map, 0, efds, -1);
@@ -84,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* messages sent and not yet received, as (length, seed) */
     unsigned sent_len[64], sent_seed[64], head = 0, tail = 0;
     int tampered = 0;
-    struct reader r = {data, size};
+    struct reader r = {data + (size != 0), size - (size != 0)};
     while (r.left) {
         unsigned op = take(&r, 1) % 6;
         if (op == 0) { /* an honest send, never blocking */
