@@ -74,18 +74,22 @@ static uint32_t crc32c_bitwise(const unsigned char *p, size_t n)
     return ~c;
 }
 
+/* Lengths and alignments (of source and destination) every copy is checked at: around
+ * each implementation's block sizes, and longer than a 64 KiB packet. */
+enum { MAX = 65536 + 77 };
+static unsigned char src[MAX + 64];
+static _Alignas(64) unsigned char dst[MAX + 64];
+static const size_t lens[] = {0,    1,    7,    8,    9,    31,   32,   33,    63,   64,
+                              255,  256,  257,  319,  320,  511,  512,  1000,  1535, 1536,
+                              1537, 1567, 3072, 4096, 4128, 5000, 8192, 65536, MAX};
+static const size_t doffs[] = {0, 1, 17, 32};
+
 static void test_crc32c_vectors(void **state)
 {
     (void)state;
-    /* a bitwise reference over many lengths and alignments (of source and destination),
-     * plain and fused with a copy, for every implementation this CPU can run */
-    enum { MAX = 65536 + 77 };
-    static unsigned char src[MAX + 64];
-    static _Alignas(64) unsigned char dst[MAX + 64];
+    /* a bitwise reference, plain and fused with a copy, for every implementation this CPU
+     * can run */
     th_fill(src, sizeof src, 3);
-    const size_t lens[] = {0,    1,    7,    8,    9,    31,   32,   33,    63,   64,
-                           255,  256,  257,  319,  320,  511,  512,  1000,  1535, 1536,
-                           1537, 1567, 3072, 4096, 4128, 5000, 8192, 65536, MAX};
     for (int level = 3; level >= 0; level--) {
         int used = smipc_testing_crc32c_level(level);
         if (used != level)
@@ -96,7 +100,6 @@ static void test_crc32c_vectors(void **state)
                 size_t n = lens[li];
                 uint32_t ref = crc32c_bitwise(src + off, n);
                 assert_int_equal(smipc_crc32c(0, src + off, n), ref);
-                static const size_t doffs[] = {0, 1, 17, 32};
                 for (size_t di = 0; di < 4; di++) {
                     size_t doff = doffs[di];
                     memset(dst, 0, sizeof dst);
@@ -119,13 +122,8 @@ static void test_crc32c_vectors(void **state)
 static void test_copy_matches_memcpy(void **state)
 {
     (void)state;
-    /* the packet copy without checksums: every byte, not one more, at every alignment */
-    enum { MAX = 65536 + 77 };
-    static unsigned char src[MAX + 64];
-    static _Alignas(64) unsigned char dst[MAX + 64];
+    /* the packet copy without checksums: every byte, not one more */
     th_fill(src, sizeof src, 5);
-    const size_t lens[] = {0, 1, 63, 64, 255, 256, 257, 511, 512, 1000, 4096, 4128, 65536, MAX};
-    static const size_t doffs[] = {0, 1, 17, 32};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
         for (size_t off = 0; off < 3; off++)
             for (size_t di = 0; di < 4; di++) {
