@@ -1,4 +1,5 @@
 /* smipc_client_*: connect through the server's socket, then talk through the segment. */
+#include "call_lock.h"
 #include "clock.h"
 #include "control.h"
 #include "fork_guard.h"
@@ -9,7 +10,6 @@
 
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,7 +20,7 @@
 struct smipc_client {
     struct smipc_forkable fork; /* first: the fork handlers cast back to the client */
     struct smipc_link link;
-    pthread_mutex_t send_lock, recv_lock;
+    struct smipc_call_lock send_lock, recv_lock;
     int ctl_fd, epfd;
     int efds[4];
     _Atomic int fd_mode; /* smipc_client_fd was asked for: keep it level-triggered */
@@ -51,8 +51,6 @@ static void client_free(smipc_client *c)
     if (c->map)
         munmap(c->map, c->map_size);
     smipc_link_release(&c->link);
-    pthread_mutex_destroy(&c->send_lock);
-    pthread_mutex_destroy(&c->recv_lock);
     free(c);
 }
 
@@ -113,8 +111,8 @@ SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int 
     c->ctl_fd = c->epfd = -1;
     for (int i = 0; i < 4; i++)
         c->efds[i] = -1;
-    pthread_mutex_init(&c->send_lock, NULL);
-    pthread_mutex_init(&c->recv_lock, NULL);
+    smipc_call_lock_init(&c->send_lock);
+    smipc_call_lock_init(&c->recv_lock);
 
     rc = smipc_ctl_connect(path, deadline, &c->ctl_fd);
     struct smipc_welcome w;
@@ -174,13 +172,13 @@ SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t le
     if (rc)
         return rc;
     struct smipc_lazy_deadline deadline = {timeout_ms, 0};
-    rc = smipc_lock_until(&cli->send_lock, &deadline);
+    rc = smipc_call_lock(&cli->send_lock, &deadline);
     if (rc)
         return rc;
     rc = smipc_link_try_send(&cli->link, buf, len);
     if (rc == SMIPC_AGAIN)
         rc = smipc_link_send(&cli->link, buf, len, smipc_deadline_now(&deadline));
-    pthread_mutex_unlock(&cli->send_lock);
+    smipc_call_unlock(&cli->send_lock);
     return rc;
 }
 
@@ -235,11 +233,11 @@ SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, in
     if (rc)
         return rc;
     struct smipc_lazy_deadline deadline = {timeout_ms, 0};
-    rc = smipc_lock_until(&cli->recv_lock, &deadline);
+    rc = smipc_call_lock(&cli->recv_lock, &deadline);
     if (rc)
         return rc;
     rc = recv_locked(cli, buf, len, &deadline);
-    pthread_mutex_unlock(&cli->recv_lock);
+    smipc_call_unlock(&cli->recv_lock);
     return rc;
 }
 
@@ -255,9 +253,9 @@ SMIPC_EXPORT int smipc_client_fd(smipc_client *cli)
     if (usable(cli))
         return SMIPC_ECLOSED;
     if (!atomic_exchange(&cli->fd_mode, 1)) {
-        pthread_mutex_lock(&cli->recv_lock);
+        smipc_call_lock(&cli->recv_lock, NULL);
         keep_fd_level(cli);
-        pthread_mutex_unlock(&cli->recv_lock);
+        smipc_call_unlock(&cli->recv_lock);
     }
     return cli->epfd;
 }

@@ -49,6 +49,16 @@ static int config_valid(const smipc_server_config *cfg, struct smipc_seg_params 
 
 /* ---- lifetime ---- */
 
+/* A connection in a forked child: its descriptors are copies, its segment not there. */
+static void forget_in_child(struct smipc_conn *c)
+{
+    smipc_close_fd(&c->ctl_fd);
+    for (int k = 0; k < 4; k++)
+        smipc_close_fd(&c->efds[k]);
+    c->map = NULL; /* MADV_DONTFORK: not mapped here */
+    c->link.ctl_fd = -1;
+}
+
 static void server_forked_child(struct smipc_forkable *f)
 {
     smipc_server *srv = (smipc_server *)f;
@@ -57,14 +67,10 @@ static void server_forked_child(struct smipc_forkable *f)
     smipc_close_fd(&srv->stop_efd);
     smipc_close_fd(&srv->recv_epfd);
     smipc_close_fd(&srv->notify_efd);
-    for (size_t i = 0; i < srv->nconns; i++) {
-        struct smipc_conn *c = srv->conns[i];
-        smipc_close_fd(&c->ctl_fd);
-        for (int k = 0; k < 4; k++)
-            smipc_close_fd(&c->efds[k]);
-        c->map = NULL; /* MADV_DONTFORK: not mapped here */
-        c->link.ctl_fd = -1;
-    }
+    for (size_t i = 0; i < srv->nconns; i++)
+        forget_in_child(srv->conns[i]);
+    for (size_t i = 0; i < srv->nview; i++) /* a receive was under way: it may hold more */
+        forget_in_child(srv->view[i]);
     for (struct smipc_pending *p = srv->pending; p; p = p->next)
         smipc_close_fd(&p->fd);
     srv->thread_running = 0; /* only the forking thread exists in the child */
@@ -94,6 +100,7 @@ static void server_free(smipc_server *srv)
             unlink(srv->path);
     }
     smipc_close_fd(&srv->listen_fd);
+    smipc_server_view_clear(srv);
     while (srv->nconns)
         smipc_conn_remove_at(srv, srv->nconns - 1);
     while (srv->pending) {
@@ -107,10 +114,8 @@ static void server_free(smipc_server *srv)
     smipc_close_fd(&srv->stop_efd);
     smipc_close_fd(&srv->recv_epfd);
     smipc_close_fd(&srv->notify_efd);
-    if (!child) {
+    if (!child)
         pthread_mutex_destroy(&srv->lock);
-        pthread_mutex_destroy(&srv->recv_lock);
-    }
     free(srv);
 }
 
@@ -192,7 +197,7 @@ SMIPC_EXPORT int smipc_server_open(smipc_server **out, const char *name,
     srv->next_id = 1;
     srv->started_ns = smipc_now_ns();
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_mutex_init(&srv->recv_lock, NULL);
+    smipc_call_lock_init(&srv->recv_lock);
     smipc_spin_init(&srv->recv_spin);
     srv->fork.prepare = server_fork_prepare;
     srv->fork.parent = server_fork_parent;
@@ -239,28 +244,36 @@ static int usable(const smipc_server *srv)
 
 /* ---- receiving ---- */
 
-/* The next connection, after the one served last, with something to read. */
-static struct smipc_conn *pick_ready(smipc_server *srv)
+static int view_stale(const smipc_server *srv)
 {
-    struct smipc_conn *found = NULL;
+    return atomic_load_explicit(&srv->conns_gen, memory_order_acquire) != srv->view_gen;
+}
+
+/* The next connection, after the one served last, with something to read; it stays
+ * valid until the view is next renewed (by this receive). */
+static int pick_ready(smipc_server *srv, struct smipc_conn **found)
+{
+    *found = NULL;
+    if (view_stale(srv)) {
+        int rc = smipc_server_view_renew(srv);
+        if (rc)
+            return rc;
+    }
     int gone = 0;
-    pthread_mutex_lock(&srv->lock);
-    size_t n = srv->nconns;
+    size_t n = srv->nview;
     for (size_t k = 0; k < n; k++) {
         size_t i = (srv->rr + k) % n;
-        struct smipc_conn *c = srv->conns[i];
+        struct smipc_conn *c = srv->view[i];
         if (smipc_link_rx_ready(&c->link)) {
             srv->rr = i + 1;
-            smipc_conn_ref(c);
-            found = c;
-            break;
+            *found = c;
+            return SMIPC_OK;
         }
         gone |= atomic_load_explicit(&c->link.state, memory_order_relaxed) != SMIPC_LINK_OPEN;
     }
-    pthread_mutex_unlock(&srv->lock);
-    if (!found && gone)
+    if (gone)
         smipc_server_reap(srv);
-    return found;
+    return SMIPC_OK;
 }
 
 static int any_ready(void *arg)
@@ -404,11 +417,13 @@ static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size
          * reap, on every turn: left standing, the request would end every wait at once. */
         if (atomic_load_explicit(&srv->reap_wanted, memory_order_relaxed))
             smipc_server_reap(srv);
-        struct smipc_conn *c = pick_ready(srv);
+        struct smipc_conn *c;
+        int rc = pick_ready(srv, &c);
+        if (rc)
+            return rc;
         if (c) {
-            int rc = serve_conn(srv, c, buf, cap, len, deadline);
+            rc = serve_conn(srv, c, buf, cap, len, deadline);
             smipc_client_id id = c->id;
-            smipc_conn_unref(c);
             if (rc != SMIPC_AGAIN) {
                 if (from && rc != SMIPC_ETIMEDOUT && rc != SMIPC_ENOMEM)
                     *from = id;
@@ -418,7 +433,7 @@ static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size
             }
             continue;
         }
-        int rc = wait_any(srv, smipc_deadline_now(deadline));
+        rc = wait_any(srv, smipc_deadline_now(deadline));
         if (rc)
             return rc;
     }
@@ -433,11 +448,13 @@ SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, voi
     if (rc)
         return rc;
     struct smipc_lazy_deadline deadline = {timeout_ms, 0};
-    rc = smipc_lock_until(&srv->recv_lock, &deadline);
+    rc = smipc_call_lock(&srv->recv_lock, &deadline);
     if (rc)
         return rc;
     rc = recv_locked(srv, from, buf, len, &deadline);
-    pthread_mutex_unlock(&srv->recv_lock);
+    if (view_stale(srv))
+        smipc_server_view_renew(srv); /* lets go of connections reaped meanwhile */
+    smipc_call_unlock(&srv->recv_lock);
     /* A departure seen while we held the lock is reaped now (see reap_soon). */
     if (atomic_load(&srv->reap_wanted))
         smipc_server_reap_soon(srv);
@@ -451,13 +468,13 @@ static int send_one(struct smipc_conn *c, const void *buf, size_t len,
 {
     if (atomic_load(&c->link.state) != SMIPC_LINK_OPEN)
         return SMIPC_ECLOSED;
-    int rc = smipc_lock_until(&c->send_lock, deadline);
+    int rc = smipc_call_lock(&c->send_lock, deadline);
     if (rc)
         return rc;
     rc = smipc_link_try_send(&c->link, buf, len);
     if (rc == SMIPC_AGAIN)
         rc = smipc_link_send(&c->link, buf, len, smipc_deadline_now(deadline));
-    pthread_mutex_unlock(&c->send_lock);
+    smipc_call_unlock(&c->send_lock);
     return rc;
 }
 
@@ -599,8 +616,8 @@ void *smipc_testing_server_segment(smipc_server *srv, smipc_client_id id, size_t
 
 int smipc_testing_server_reap_while_receiving(smipc_server *srv)
 {
-    if (pthread_mutex_trylock(&srv->recv_lock) == 0) {
-        pthread_mutex_unlock(&srv->recv_lock);
+    if (smipc_call_trylock(&srv->recv_lock)) {
+        smipc_call_unlock(&srv->recv_lock);
         return 0; /* no receive under way yet */
     }
     atomic_store(&srv->reap_wanted, 1); /* what the server's thread does on a departure */

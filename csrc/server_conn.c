@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static void conn_free(struct smipc_conn *c)
@@ -18,7 +19,6 @@ static void conn_free(struct smipc_conn *c)
     if (c->map)
         munmap(c->map, c->map_size);
     smipc_link_release(&c->link);
-    pthread_mutex_destroy(&c->send_lock);
     free(c);
 }
 
@@ -42,7 +42,7 @@ int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *
     c->ctl_fd = -1;
     for (int i = 0; i < 4; i++)
         c->efds[i] = -1;
-    pthread_mutex_init(&c->send_lock, NULL);
+    smipc_call_lock_init(&c->send_lock);
     atomic_init(&c->refs, 1);
     pthread_mutex_lock(&srv->lock);
     c->id = srv->next_id++;
@@ -66,10 +66,12 @@ int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *
     return SMIPC_OK;
 }
 
-/* Under srv->lock: tells the server's links and every client how many clients there are
- * (the ring header's load hint), after the table changed. */
+/* Under srv->lock, after the table changed: tells the receive view (conns_gen), and the
+ * server's links and every client how many clients there are (the ring header's load
+ * hint). */
 static void publish_load(smipc_server *srv)
 {
+    atomic_fetch_add_explicit(&srv->conns_gen, 1, memory_order_release);
     uint32_t n = (uint32_t)srv->nconns;
     atomic_store_explicit(&srv->load, n, memory_order_relaxed);
     for (size_t i = 0; i < srv->nconns; i++)
@@ -108,14 +110,14 @@ void smipc_conn_remove_at(smipc_server *srv, size_t i)
     struct smipc_conn *c = srv->conns[i];
     memmove(&srv->conns[i], &srv->conns[i + 1], (srv->nconns - i - 1) * sizeof c);
     srv->nconns--;
-    if (srv->rr > i)
-        srv->rr--;
     publish_load(srv);
     epoll_ctl(srv->recv_epfd, EPOLL_CTL_DEL, c->link.rx.data_efd, NULL);
     epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, c->ctl_fd, NULL);
-    /* Mark it so a sender still holding a reference stops at once. */
+    /* Mark it so a sender still holding a reference stops at once, and tell the client
+     * now: the receive view may keep the socket open a little longer. */
     int open = SMIPC_LINK_OPEN;
     atomic_compare_exchange_strong(&c->link.state, &open, SMIPC_LINK_GONE);
+    shutdown(c->ctl_fd, SHUT_RDWR);
     smipc_conn_unref(c);
 }
 
@@ -138,12 +140,57 @@ void smipc_server_reap(smipc_server *srv)
     pthread_mutex_unlock(&srv->lock);
 }
 
+int smipc_server_view_renew(smipc_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    size_t n = srv->nconns;
+    if (n > srv->view_cap) {
+        size_t cap = srv->view_cap ? srv->view_cap : 16;
+        while (cap < n)
+            cap *= 2;
+        struct smipc_conn **v = realloc(srv->view, cap * sizeof *v);
+        if (!v) {
+            pthread_mutex_unlock(&srv->lock);
+            return SMIPC_ENOMEM;
+        }
+        srv->view = v;
+        srv->view_cap = cap;
+    }
+    /* Whoever was next in turn stays next, wherever the table put it. */
+    struct smipc_conn *next = srv->nview ? srv->view[srv->rr % srv->nview] : NULL;
+    srv->rr = 0;
+    for (size_t i = 0; i < n; i++) {
+        smipc_conn_ref(srv->conns[i]);
+        if (srv->conns[i] == next)
+            srv->rr = i;
+    }
+    for (size_t i = 0; i < srv->nview; i++)
+        smipc_conn_unref(srv->view[i]); /* never the last for a listed one */
+    if (n)
+        memcpy(srv->view, srv->conns, n * sizeof *srv->view);
+    srv->nview = n;
+    srv->view_gen = atomic_load_explicit(&srv->conns_gen, memory_order_relaxed);
+    pthread_mutex_unlock(&srv->lock);
+    return SMIPC_OK;
+}
+
+void smipc_server_view_clear(smipc_server *srv)
+{
+    for (size_t i = 0; i < srv->nview; i++)
+        smipc_conn_unref(srv->view[i]);
+    srv->nview = 0;
+    free(srv->view);
+    srv->view = NULL;
+    srv->view_cap = 0;
+}
+
 void smipc_server_reap_soon(smipc_server *srv)
 {
     atomic_store(&srv->reap_wanted, 1);
-    if (pthread_mutex_trylock(&srv->recv_lock) == 0) {
+    if (smipc_call_trylock(&srv->recv_lock)) {
         smipc_server_reap(srv);
-        pthread_mutex_unlock(&srv->recv_lock);
+        smipc_server_view_renew(srv); /* frees what the reap let go (or at the next one) */
+        smipc_call_unlock(&srv->recv_lock);
     }
     /* else the receive under way reaps before it returns */
 }

@@ -3,6 +3,7 @@
 #ifndef SMIPC_SERVER_INTERNAL_H
 #define SMIPC_SERVER_INTERNAL_H
 
+#include "call_lock.h"
 #include "fork_guard.h"
 #include "internal.h"
 #include "link.h"
@@ -20,8 +21,8 @@
 struct smipc_conn {
     struct smipc_link link;
     smipc_client_id id;
-    _Atomic int refs; /* the table holds one; each call using it holds one */
-    pthread_mutex_t send_lock;
+    _Atomic int refs; /* the table holds one, the receive view one, each sender one */
+    struct smipc_call_lock send_lock;
     int ctl_fd;
     int efds[4];
     void *map;
@@ -58,12 +59,18 @@ struct smipc_server {
     pthread_mutex_t lock; /* the table, the pending list, next_id */
     struct smipc_conn **conns;
     size_t nconns, cap;
+    _Atomic uint32_t conns_gen; /* moves, under lock, whenever the table changes */
     struct smipc_pending *pending;
     size_t npending;
     uint64_t next_id;
 
-    pthread_mutex_t recv_lock; /* one receiver at a time; owns every link's rx side */
-    size_t rr;                 /* round-robin cursor, under lock */
+    struct smipc_call_lock recv_lock; /* one receiver at a time; owns every link's rx side */
+    /* The receiver's copy of the table, a reference on each: picking the next connection
+     * then takes no lock. Under recv_lock; renewed when conns_gen moves. */
+    struct smipc_conn **view;
+    size_t nview, view_cap;
+    uint32_t view_gen;
+    size_t rr; /* round-robin cursor into view */
     struct smipc_spin recv_spin;
     _Atomic int reap_wanted;
     _Atomic int fd_mode;
@@ -84,6 +91,11 @@ int smipc_conn_add(smipc_server *srv, struct smipc_conn *c);
 void smipc_conn_remove_at(smipc_server *srv, size_t i);
 /* With recv_lock held: drops connections that are gone and have nothing left to read. */
 void smipc_server_reap(smipc_server *srv);
+/* With recv_lock held: makes the receive view the table again, dropping its references to
+ * connections the table let go. SMIPC_OK, or SMIPC_ENOMEM (the old view stays). */
+int smipc_server_view_renew(smipc_server *srv);
+/* Drops the view's references (closing). */
+void smipc_server_view_clear(smipc_server *srv);
 /* From any thread: reaps now if no receive is under way, else leaves it to that one. */
 void smipc_server_reap_soon(smipc_server *srv);
 

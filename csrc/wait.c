@@ -1,10 +1,11 @@
-/* Spinning, sleeping on descriptors, eventfd signals and timed locks. */
+/* Spinning, sleeping on descriptors and eventfd signals. */
 #include "wait.h"
 
 #include "clock.h"
 #include "internal.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -32,15 +33,6 @@ int smipc_spin_worthwhile(uint32_t clients)
 {
     pthread_once(&cpus_once, count_cpus);
     return (long)clients + 1 <= online_cpus;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
 }
 
 void smipc_spin_init(struct smipc_spin *s)
@@ -83,7 +75,7 @@ int smipc_spin(struct smipc_spin *s, int (*ready)(void *), void *arg, int64_t de
     }
     int64_t end = deadline - now < s->budget_ns ? deadline : now + s->budget_ns;
     for (unsigned i = 1;; i++) {
-        cpu_relax();
+        smipc_cpu_relax();
         if (ready(arg)) {
             s->budget_ns = s->budget_ns * 2 > s->max_ns ? s->max_ns : s->budget_ns * 2;
             return 1;
@@ -130,27 +122,4 @@ int smipc_sleep2(int efd, int ctl_fd, int64_t deadline)
     if (p[0].revents & POLLIN)
         smipc_efd_drain(efd);
     return SMIPC_OK;
-}
-
-int smipc_lock_until(pthread_mutex_t *m, struct smipc_lazy_deadline *lazy)
-{
-    if (pthread_mutex_trylock(m) == 0)
-        return SMIPC_OK;
-    int64_t deadline = smipc_deadline_now(lazy);
-    if (deadline == SMIPC_FOREVER) {
-        pthread_mutex_lock(m);
-        return SMIPC_OK;
-    }
-#if defined(__SANITIZE_THREAD__)
-    /* ThreadSanitizer does not intercept clocklock and would not see the lock taken;
-     * its builds wait on the wall clock instead. */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t wall = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + (deadline - smipc_now_ns());
-    struct timespec ts = smipc_ns_to_ts(wall);
-    return pthread_mutex_timedlock(m, &ts) == 0 ? SMIPC_OK : SMIPC_ETIMEDOUT;
-#else
-    struct timespec ts = smipc_ns_to_ts(deadline);
-    return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts) == 0 ? SMIPC_OK : SMIPC_ETIMEDOUT;
-#endif
 }

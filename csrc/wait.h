@@ -2,7 +2,6 @@
 #ifndef SMIPC_WAIT_H
 #define SMIPC_WAIT_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 /* An adaptive spin budget, one per waiting site: it grows while spinning pays off and
@@ -12,6 +11,15 @@ struct smipc_spin {
     int64_t budget_ns;
     int64_t max_ns;
 };
+
+static inline void smipc_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
 
 void smipc_spin_init(struct smipc_spin *s);
 /* Spins until ready(arg) is true (returns 1), or the budget or the deadline runs out
@@ -35,9 +43,5 @@ int smipc_sleep2(int efd, int ctl_fd, int64_t deadline);
 
 void smipc_efd_signal(int efd);
 void smipc_efd_drain(int efd);
-
-struct smipc_lazy_deadline;
-/* Locks m, giving up at the deadline: SMIPC_OK or SMIPC_ETIMEDOUT. */
-int smipc_lock_until(pthread_mutex_t *m, struct smipc_lazy_deadline *deadline);
 
 #endif
