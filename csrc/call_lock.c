@@ -63,6 +63,8 @@ static void futex_sleep(struct smipc_call_lock *l, int64_t until)
 
 int smipc_call_lock_slow(struct smipc_call_lock *l, struct smipc_lazy_deadline *deadline)
 {
+    if (deadline && deadline->timeout_ms == 0)
+        return SMIPC_ETIMEDOUT; /* a call that must not block does not wait for the lock */
     for (int i = 0; i < SPINS + YIELDS; i++) {
         if (i < SPINS)
             smipc_cpu_relax();
@@ -72,6 +74,8 @@ int smipc_call_lock_slow(struct smipc_call_lock *l, struct smipc_lazy_deadline *
             return SMIPC_OK;
     }
     int64_t end = deadline ? smipc_deadline_now(deadline) : SMIPC_FOREVER;
+    if (smipc_now_ns() >= end)
+        return SMIPC_ETIMEDOUT;
     atomic_fetch_add_explicit(&l->sleepers, 1, memory_order_seq_cst);
     int woken_for_sure = barrier_everywhere();
     int rc = SMIPC_OK;

@@ -84,15 +84,22 @@ static char thread_state(pid_t tid)
     return end && end[1] == ' ' ? end[2] : '?';
 }
 
+/* Takes the lock, then starts a thread that waits for it. */
+static pthread_t start_waiter_on_held_lock(struct waiter *w)
+{
+    smipc_call_lock_init(&lock);
+    assert_true(smipc_call_trylock(&lock));
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wait_for_lock, w), 0);
+    return t;
+}
+
 static void test_sleeping_waiter_is_woken(void **state)
 {
     (void)state;
-    smipc_call_lock_init(&lock);
-    assert_true(smipc_call_trylock(&lock));
     /* 30 s: a lost wake-up shows as SMIPC_ETIMEDOUT, not as a hang */
     struct waiter w = {.timeout_ms = 30000};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, wait_for_lock, &w), 0);
+    pthread_t t = start_waiter_on_held_lock(&w);
     while (!atomic_load(&lock.sleepers) || !atomic_load(&w.tid) || thread_state(w.tid) != 'S')
         sched_yield();
     smipc_call_unlock(&lock);
@@ -104,18 +111,19 @@ static void test_sleeping_waiter_is_woken(void **state)
 static void test_timed_wait_gives_up(void **state)
 {
     (void)state;
-    smipc_call_lock_init(&lock);
-    assert_true(smipc_call_trylock(&lock));
     struct waiter w = {.timeout_ms = 50};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, wait_for_lock, &w), 0);
+    pthread_t t = start_waiter_on_held_lock(&w);
     pthread_join(t, NULL);
     assert_int_equal(w.rc, SMIPC_ETIMEDOUT);
     assert_int_equal(atomic_load(&lock.sleepers), 0);
+    /* a call that must not block gives up at once */
+    w.timeout_ms = 0;
+    assert_int_equal(pthread_create(&t, NULL, wait_for_lock, &w), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(w.rc, SMIPC_ETIMEDOUT);
     /* still ours, and free for the next one once we let go */
     assert_false(smipc_call_trylock(&lock));
     smipc_call_unlock(&lock);
-    w.timeout_ms = 0;
     assert_int_equal(pthread_create(&t, NULL, wait_for_lock, &w), 0);
     pthread_join(t, NULL);
     assert_int_equal(w.rc, SMIPC_OK);
