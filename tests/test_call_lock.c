@@ -1,16 +1,23 @@
 /* The lock each handle side takes per call (csrc/call_lock.c): one holder at a time, a
- * sleeping waiter is always woken, and a timed wait gives up. */
+ * sleeping waiter is always woken (also where membarrier is refused), and a timed wait
+ * gives up. */
 #include "helpers.h"
 
 #include "call_lock.h"
 #include "clock.h"
 #include "internal.h"
 
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum { THREADS = 4, ROUNDS = 20000 };
@@ -94,18 +101,52 @@ static pthread_t start_waiter_on_held_lock(struct waiter *w)
     return t;
 }
 
-static void test_sleeping_waiter_is_woken(void **state)
+/* Lets go of the lock once a waiter sleeps on it; the waiter's result (30 s: a lost
+ * wake-up shows as SMIPC_ETIMEDOUT, not as a hang). */
+static int wake_a_sleeper(void)
 {
-    (void)state;
-    /* 30 s: a lost wake-up shows as SMIPC_ETIMEDOUT, not as a hang */
     struct waiter w = {.timeout_ms = 30000};
     pthread_t t = start_waiter_on_held_lock(&w);
     while (!atomic_load(&lock.sleepers) || !atomic_load(&w.tid) || thread_state(w.tid) != 'S')
         sched_yield();
     smipc_call_unlock(&lock);
     pthread_join(t, NULL);
-    assert_int_equal(w.rc, SMIPC_OK);
-    assert_int_equal(atomic_load(&lock.sleepers), 0);
+    return atomic_load(&lock.sleepers) ? -1 : w.rc;
+}
+
+static void test_sleeping_waiter_is_woken(void **state)
+{
+    (void)state;
+    assert_int_equal(wake_a_sleeper(), SMIPC_OK);
+}
+
+/* This process (a forked child) gets ENOSYS from membarrier, as under some seccomp
+ * profiles and old kernels. */
+static int refuse_membarrier(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_membarrier, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+        return -1;
+    return syscall(SYS_membarrier, 0, 0, 0) == -1 && errno == ENOSYS ? 0 : -1;
+}
+
+static void test_sleeping_waiter_is_woken_without_membarrier(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(refuse_membarrier() ? 2 : wake_a_sleeper() == SMIPC_OK ? 0 : 1);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0); /* 2: no filter, 1: not woken */
 }
 
 static void test_timed_wait_gives_up(void **state)
@@ -134,6 +175,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_holder_at_a_time),
         cmocka_unit_test(test_sleeping_waiter_is_woken),
+        cmocka_unit_test(test_sleeping_waiter_is_woken_without_membarrier),
         cmocka_unit_test(test_timed_wait_gives_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
