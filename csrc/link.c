@@ -180,7 +180,7 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
                                                                : deadline;
         if (!expired)
             SMIPC_STAT_ADD(l->stats.sleeps, 1);
-        rc = smipc_sleep2(l->tx.room_efd, l->ctl_fd, until);
+        rc = smipc_sleep2(l->tx.room_efd, l->ctl_fd, until, NULL);
         if (rc == SMIPC_ECLOSED) {
             int open = SMIPC_LINK_OPEN;
             atomic_compare_exchange_strong(&l->state, &open, SMIPC_LINK_GONE);
@@ -498,6 +498,11 @@ int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
         smipc_spin(&l->rx_spin, rx_ready_cb, l, deadline, !may_spin(l)))
         return SMIPC_OK;
     for (int slept = 0;; slept = 1) {
+        /* Drained before arming: a signal after this drain stays to wake us. */
+        if (l->rx_efd_left) {
+            smipc_efd_drain(l->rx.data_efd);
+            l->rx_efd_left = 0;
+        }
         if (smipc_link_arm_rx(l)) {
             smipc_link_disarm_rx(l);
             if (slept)
@@ -513,7 +518,9 @@ int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
         int expired = now >= deadline;
         if (!expired)
             SMIPC_STAT_ADD(l->stats.sleeps, 1);
-        rc = smipc_sleep2(l->rx.data_efd, l->ctl_fd, expired ? now : deadline);
+        /* Out of time, drain now: an event loop polling the fd must see it quiet. */
+        rc = smipc_sleep2(l->rx.data_efd, l->ctl_fd, expired ? now : deadline,
+                          expired ? NULL : &l->rx_efd_left);
         if (rc == SMIPC_ECLOSED) {
             int open = SMIPC_LINK_OPEN;
             atomic_compare_exchange_strong(&l->state, &open, SMIPC_LINK_GONE);

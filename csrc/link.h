@@ -55,6 +55,7 @@ struct smipc_link {
     uint32_t rx_pos, rx_seq, rx_expect;
     uint32_t rx_unchecked; /* packets freed since we last looked for a sleeping producer */
     uint32_t check_every;  /* packets between those looks inside one message (ring / 4) */
+    int rx_efd_left;       /* our data eventfd woke us and is not drained yet */
     struct smipc_rx_partial part;
     struct smipc_spin rx_spin;
     struct smipc_link_stats stats;

@@ -298,24 +298,40 @@ static int arm_all(smipc_server *srv)
     return ready;
 }
 
-/* Empties the eventfds that epoll reports, so a level-triggered fd quietens. */
-static int drain_events(smipc_server *srv, int timeout_ms)
+/* Empties the eventfds a wait woke on (ids; 0: notify_efd), so level-triggered fds
+ * quieten. After a wait with a timeout this runs before the next wait arms (a signal after
+ * the drain then stays to wake it), not on the way from the wake-up to the message. */
+static void drain_left(smipc_server *srv)
 {
-    struct epoll_event evs[64];
-    int n = epoll_wait(srv->recv_epfd, evs, 64, timeout_ms);
-    if (n < 0)
-        return errno == EINTR ? SMIPC_OK : SMIPC_ESYS;
+    if (!srv->nefds_left)
+        return;
     pthread_mutex_lock(&srv->lock);
-    for (int i = 0; i < n; i++) {
-        if (evs[i].data.u64 == 0) {
+    for (int i = 0; i < srv->nefds_left; i++) {
+        uint64_t id = srv->efds_left[i];
+        long k = id ? smipc_conn_find(srv, id) : -1;
+        if (!id)
             smipc_efd_drain(srv->notify_efd);
-            continue;
-        }
-        long k = smipc_conn_find(srv, evs[i].data.u64);
-        if (k >= 0)
+        else if (k >= 0)
             smipc_efd_drain(srv->conns[k]->link.rx.data_efd);
     }
     pthread_mutex_unlock(&srv->lock);
+    srv->nefds_left = 0;
+}
+
+/* Waits up to timeout_ms for an eventfd; what it reports is drained now (timeout 0: an
+ * event loop's descriptor must quieten) or by drain_left before the next wait. */
+static int drain_events(smipc_server *srv, int timeout_ms)
+{
+    struct epoll_event evs[SMIPC_EVENTS_MAX];
+    drain_left(srv);
+    int n = epoll_wait(srv->recv_epfd, evs, SMIPC_EVENTS_MAX, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? SMIPC_OK : SMIPC_ESYS;
+    for (int i = 0; i < n; i++)
+        srv->efds_left[i] = evs[i].data.u64;
+    srv->nefds_left = n;
+    if (!timeout_ms)
+        drain_left(srv);
     return SMIPC_OK;
 }
 
@@ -333,6 +349,7 @@ static int wait_any(smipc_server *srv, int64_t deadline)
 {
     int64_t began = smipc_now_ns();
     settle_all(srv);
+    drain_left(srv);
     if (smipc_spin(&srv->recv_spin, any_ready, srv, deadline,
                    !smipc_spin_worthwhile(atomic_load_explicit(&srv->load, memory_order_relaxed))))
         return SMIPC_OK;

@@ -16,6 +16,7 @@
 
 #define SMIPC_HANDSHAKE_NS 5000000000LL /* a peer that says nothing for 5 s is dropped */
 #define SMIPC_PENDING_MAX  256          /* handshakes in flight at once */
+#define SMIPC_EVENTS_MAX   64           /* eventfds one receive's wait takes in at once */
 
 /* One connected client, as the server sees it. */
 struct smipc_conn {
@@ -71,6 +72,9 @@ struct smipc_server {
     size_t nview, view_cap;
     uint32_t view_gen;
     size_t rr; /* round-robin cursor into view */
+    /* Eventfds the last wait woke on and left readable (see drain_left), under recv_lock */
+    uint64_t efds_left[SMIPC_EVENTS_MAX];
+    int nefds_left;
     struct smipc_spin recv_spin;
     _Atomic int reap_wanted;
     _Atomic int fd_mode;

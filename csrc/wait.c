@@ -110,7 +110,7 @@ void smipc_efd_drain(int efd)
     SMIPC_UNUSED(n);
 }
 
-int smipc_sleep2(int efd, int ctl_fd, int64_t deadline)
+int smipc_sleep2(int efd, int ctl_fd, int64_t deadline, int *efd_left)
 {
     struct pollfd p[2] = {{.fd = efd, .events = POLLIN}, {.fd = ctl_fd, .events = POLLIN}};
     int n = poll(p, ctl_fd >= 0 ? 2 : 1, smipc_poll_ms(deadline));
@@ -119,7 +119,11 @@ int smipc_sleep2(int efd, int ctl_fd, int64_t deadline)
     /* After the handshake nothing travels on the control socket: any event is a goodbye. */
     if (ctl_fd >= 0 && p[1].revents)
         return SMIPC_ECLOSED;
-    if (p[0].revents & POLLIN)
-        smipc_efd_drain(efd);
+    if (p[0].revents & POLLIN) {
+        if (efd_left)
+            *efd_left = 1;
+        else
+            smipc_efd_drain(efd);
+    }
     return SMIPC_OK;
 }

@@ -38,8 +38,10 @@ int smipc_spin_worthwhile(uint32_t clients);
 
 /* Sleeps until efd or ctl_fd (-1: none) is readable or the deadline passes.
  * Returns SMIPC_OK (woken or timed out: callers re-check), SMIPC_ECLOSED (anything on
- * ctl_fd: the peer hung up), or SMIPC_ESYS. Drains efd. */
-int smipc_sleep2(int efd, int ctl_fd, int64_t deadline);
+ * ctl_fd: the peer hung up), or SMIPC_ESYS. Drains efd, or with efd_left sets *efd_left
+ * and leaves that to the caller: draining before its next wait takes a system call off
+ * the way from the wake-up to the answer. */
+int smipc_sleep2(int efd, int ctl_fd, int64_t deadline, int *efd_left);
 
 void smipc_efd_signal(int efd);
 void smipc_efd_drain(int efd);
