@@ -307,11 +307,12 @@ static void drain_left(smipc_server *srv)
         return;
     pthread_mutex_lock(&srv->lock);
     for (int i = 0; i < srv->nefds_left; i++) {
-        uint64_t id = srv->efds_left[i];
-        long k = id ? smipc_conn_find(srv, id) : -1;
-        if (!id)
+        if (srv->efds_left[i] == 0) {
             smipc_efd_drain(srv->notify_efd);
-        else if (k >= 0)
+            continue;
+        }
+        long k = smipc_conn_find(srv, srv->efds_left[i]);
+        if (k >= 0)
             smipc_efd_drain(srv->conns[k]->link.rx.data_efd);
     }
     pthread_mutex_unlock(&srv->lock);

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 enum { THREADS = 4, ROUNDS = 20000 };
@@ -136,17 +135,18 @@ static int refuse_membarrier(void)
     return syscall(SYS_membarrier, 0, 0, 0) == -1 && errno == ENOSYS ? 0 : -1;
 }
 
+static int wake_a_sleeper_without_membarrier(void *arg)
+{
+    (void)arg;
+    return refuse_membarrier() ? 2 : wake_a_sleeper() == SMIPC_OK ? 0 : 1;
+}
+
 static void test_sleeping_waiter_is_woken_without_membarrier(void **state)
 {
     (void)state;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(refuse_membarrier() ? 2 : wake_a_sleeper() == SMIPC_OK ? 0 : 1);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0); /* 2: no filter, 1: not woken */
+    pid_t pid = th_spawn(wake_a_sleeper_without_membarrier, NULL);
+    /* 2: the filter did not take, 1: not woken */
+    assert_int_equal(th_wait(pid, 60000), 0);
 }
 
 static void test_timed_wait_gives_up(void **state)
