@@ -164,6 +164,20 @@ static int usable(const smipc_client *cli)
     return smipc_fork_inherited(&cli->fork) ? SMIPC_ECLOSED : SMIPC_OK;
 }
 
+static void break_link(smipc_client *cli)
+{
+    atomic_store(&cli->link.state, SMIPC_LINK_BROKEN);
+    /* The server drops us at once, and every call of ours asleep in poll() on this socket
+     * wakes up: shutting down our own end makes it readable here too. */
+    shutdown(cli->ctl_fd, SHUT_RDWR);
+}
+
+SMIPC_EXPORT void smipc_client_shutdown(smipc_client *cli)
+{
+    if (cli && !usable(cli))
+        break_link(cli);
+}
+
 SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t len, int timeout_ms)
 {
     if (!cli || (!buf && len))
@@ -190,12 +204,6 @@ static void keep_fd_level(smipc_client *cli)
         smipc_link_disarm_rx(&cli->link);
         smipc_efd_signal(cli->link.rx.data_efd);
     }
-}
-
-static void break_link(smipc_client *cli)
-{
-    atomic_store(&cli->link.state, SMIPC_LINK_BROKEN);
-    shutdown(cli->ctl_fd, SHUT_RDWR); /* the server drops us at once */
 }
 
 static int recv_locked(smipc_client *cli, void *buf, size_t *len,
@@ -250,7 +258,7 @@ SMIPC_EXPORT int smipc_client_fd(smipc_client *cli)
 {
     if (!cli)
         return SMIPC_EINVAL;
-    if (usable(cli))
+    if (usable(cli) || atomic_load(&cli->link.state) == SMIPC_LINK_BROKEN)
         return SMIPC_ECLOSED;
     if (!atomic_exchange(&cli->fd_mode, 1)) {
         smipc_call_lock(&cli->recv_lock, NULL);

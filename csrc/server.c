@@ -87,6 +87,15 @@ static void server_fork_parent(struct smipc_forkable *f)
     pthread_mutex_unlock(&((smipc_server *)f)->lock);
 }
 
+/* Unlinks our socket, unless another server has taken the name over since. */
+static void release_name(smipc_server *srv)
+{
+    struct stat st;
+    if (srv->listen_fd >= 0 && stat(srv->path, &st) == 0 && st.st_ino == srv->sock_ino &&
+        st.st_dev == srv->sock_dev)
+        unlink(srv->path);
+}
+
 /* Frees everything. In a forked child only memory: descriptors are already closed, the
  * segments are not mapped, and the thread does not exist. */
 static void server_free(smipc_server *srv)
@@ -94,10 +103,7 @@ static void server_free(smipc_server *srv)
     int child = smipc_fork_inherited(&srv->fork);
     if (!child) {
         smipc_server_thread_stop(srv);
-        struct stat st;
-        if (srv->listen_fd >= 0 && stat(srv->path, &st) == 0 && st.st_ino == srv->sock_ino &&
-            st.st_dev == srv->sock_dev)
-            unlink(srv->path);
+        release_name(srv);
     }
     smipc_close_fd(&srv->listen_fd);
     smipc_server_view_clear(srv);
@@ -239,7 +245,31 @@ SMIPC_EXPORT void smipc_server_close(smipc_server *srv)
 
 static int usable(const smipc_server *srv)
 {
-    return smipc_fork_inherited(&srv->fork) ? SMIPC_ECLOSED : SMIPC_OK;
+    return smipc_fork_inherited(&srv->fork) ||
+                   atomic_load_explicit(&srv->shut, memory_order_acquire)
+               ? SMIPC_ECLOSED
+               : SMIPC_OK;
+}
+
+SMIPC_EXPORT void smipc_server_shutdown(smipc_server *srv)
+{
+    if (!srv || usable(srv) || atomic_exchange(&srv->shut, 1))
+        return;
+    /* No more handshakes: the thread is gone, then so are the listener and the name. */
+    smipc_server_thread_stop(srv);
+    release_name(srv);
+    smipc_close_fd(&srv->listen_fd);
+    /* Every client is told at once, and every call asleep on one of them wakes: polling
+     * a control socket whose own end is shut down reports it. */
+    pthread_mutex_lock(&srv->lock);
+    for (size_t i = 0; i < srv->nconns; i++) {
+        struct smipc_conn *c = srv->conns[i];
+        atomic_store(&c->link.state, SMIPC_LINK_BROKEN);
+        shutdown(c->ctl_fd, SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    /* and a receive asleep on all of them at once */
+    smipc_efd_signal(srv->notify_efd);
 }
 
 /* ---- receiving ---- */
@@ -284,7 +314,8 @@ static int any_ready(void *arg)
     for (size_t i = 0; i < srv->nconns && !ready; i++)
         ready = smipc_link_rx_ready(&srv->conns[i]->link);
     pthread_mutex_unlock(&srv->lock);
-    return ready || atomic_load_explicit(&srv->reap_wanted, memory_order_relaxed);
+    return ready || atomic_load_explicit(&srv->reap_wanted, memory_order_relaxed) ||
+           atomic_load_explicit(&srv->shut, memory_order_relaxed);
 }
 
 /* Arms every connection's rx_waiting flag; 1 if one is ready already. */
@@ -354,7 +385,7 @@ static int wait_any(smipc_server *srv, int64_t deadline)
     if (smipc_spin(&srv->recv_spin, any_ready, srv, deadline,
                    !smipc_spin_worthwhile(atomic_load_explicit(&srv->load, memory_order_relaxed))))
         return SMIPC_OK;
-    if (arm_all(srv) || atomic_load(&srv->reap_wanted))
+    if (arm_all(srv) || atomic_load(&srv->reap_wanted) || atomic_load(&srv->shut))
         return SMIPC_OK;
     if (began >= deadline)
         return SMIPC_ETIMEDOUT; /* flags stay armed for event loops */
@@ -431,6 +462,8 @@ static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size
     if (atomic_load_explicit(&srv->fd_mode, memory_order_relaxed))
         drain_events(srv, 0);
     for (;;) {
+        if (atomic_load_explicit(&srv->shut, memory_order_acquire))
+            return SMIPC_ECLOSED;
         /* Departures the server's thread saw while we held the receive lock are ours to
          * reap, on every turn: left standing, the request would end every wait at once. */
         if (atomic_load_explicit(&srv->reap_wanted, memory_order_relaxed))

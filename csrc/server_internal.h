@@ -77,6 +77,7 @@ struct smipc_server {
     int nefds_left;
     struct smipc_spin recv_spin;
     _Atomic int reap_wanted;
+    _Atomic int shut; /* smipc_server_shutdown was called: every call says ECLOSED */
     _Atomic int fd_mode;
     int64_t started_ns;
     _Atomic uint64_t accepted, refused; /* connections, for `smipc stat` */

@@ -74,6 +74,11 @@ SMIPC_EXPORT int smipc_server_open(smipc_server **out, const char *name,
                                    const smipc_server_config *cfg /* NULL: defaults */);
 /* Disconnects every client; NULL is fine. No other call may run on srv meanwhile. */
 SMIPC_EXPORT void smipc_server_close(smipc_server *srv);
+/* From any thread, while other calls run: wakes every call blocked on srv, and they and
+   every later call but close return SMIPC_ECLOSED. The server stops accepting, releases
+   its name and disconnects its clients at once. Call close once the calls in flight have
+   returned. NULL, or a second call, is fine. */
+SMIPC_EXPORT void smipc_server_shutdown(smipc_server *srv);
 
 /* Round-robin over the clients: the next whole message from any client.
    On entry *len is the capacity of buf; on return the message's length. */
@@ -97,6 +102,10 @@ SMIPC_EXPORT int smipc_server_config_of(const smipc_server *srv, smipc_server_co
 SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int timeout_ms);
 /* NULL is fine. No other call may run on cli meanwhile. */
 SMIPC_EXPORT void smipc_client_close(smipc_client *cli);
+/* From any thread, while other calls run: disconnects, wakes every call blocked on cli,
+   and they and every later call but close return SMIPC_ECLOSED. Call close once the calls
+   in flight have returned. NULL, or a second call, is fine. */
+SMIPC_EXPORT void smipc_client_shutdown(smipc_client *cli);
 SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t len, int timeout_ms);
 SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, int timeout_ms);
 /* The id the server sees; 0 for NULL. */

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,31 @@ int th_eventually(int (*cond)(void *), void *arg, int timeout_ms)
         poll(NULL, 0, 1);
     }
     return 1;
+}
+
+char th_thread_state(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *end = strrchr(buf, ')'); /* the name may hold spaces */
+    return end && end[1] == ' ' ? end[2] : '?';
+}
+
+static int thread_asleep(void *arg)
+{
+    pid_t tid = atomic_load((_Atomic pid_t *)arg);
+    return tid && th_thread_state(tid) == 'S';
+}
+
+int th_thread_sleeps(_Atomic pid_t *tid, int timeout_ms)
+{
+    return th_eventually(thread_asleep, (void *)tid, timeout_ms);
 }
 
 struct clients_arg {

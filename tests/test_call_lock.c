@@ -75,21 +75,6 @@ static void *wait_for_lock(void *p)
     return NULL;
 }
 
-/* The thread's scheduler state from /proc: 'S' once it sleeps in the kernel. */
-static char thread_state(pid_t tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *end = strrchr(buf, ')'); /* the name may hold spaces */
-    return end && end[1] == ' ' ? end[2] : '?';
-}
-
 /* Takes the lock, then starts a thread that waits for it. */
 static pthread_t start_waiter_on_held_lock(struct waiter *w)
 {
@@ -106,7 +91,7 @@ static int wake_a_sleeper(void)
 {
     struct waiter w = {.timeout_ms = 30000};
     pthread_t t = start_waiter_on_held_lock(&w);
-    while (!atomic_load(&lock.sleepers) || !atomic_load(&w.tid) || thread_state(w.tid) != 'S')
+    while (!atomic_load(&lock.sleepers) || !atomic_load(&w.tid) || th_thread_state(w.tid) != 'S')
         sched_yield();
     smipc_call_unlock(&lock);
     pthread_join(t, NULL);

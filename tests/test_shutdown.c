@@ -1,0 +1,161 @@
+/* smipc_*_shutdown from another thread wakes every call blocked on the handle: they and
+ * every later call return SMIPC_ECLOSED, the peer is told, and a server's name is free at
+ * once. This is what a binding's close() builds on while other threads are in calls. */
+#include "helpers.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum { BIG = 100000 }; /* larger than the test rings: a send of it must wait for room */
+
+struct blocked_call {
+    smipc_server *srv;
+    smipc_client *cli;
+    smipc_client_id to;
+    _Atomic pid_t tid;
+    int rc;
+};
+
+static void *server_recv_forever(void *p)
+{
+    struct blocked_call *b = p;
+    atomic_store(&b->tid, (pid_t)syscall(SYS_gettid));
+    char buf[64];
+    size_t len = sizeof buf;
+    smipc_client_id from;
+    b->rc = smipc_server_recv(b->srv, &from, buf, &len, -1);
+    return NULL;
+}
+
+static void *server_send_forever(void *p)
+{
+    struct blocked_call *b = p;
+    atomic_store(&b->tid, (pid_t)syscall(SYS_gettid));
+    char *buf = calloc(1, BIG);
+    b->rc = smipc_server_send(b->srv, b->to, buf, BIG, -1);
+    free(buf);
+    return NULL;
+}
+
+static void *client_recv_forever(void *p)
+{
+    struct blocked_call *b = p;
+    atomic_store(&b->tid, (pid_t)syscall(SYS_gettid));
+    char buf[64];
+    size_t len = sizeof buf;
+    b->rc = smipc_client_recv(b->cli, buf, &len, -1);
+    return NULL;
+}
+
+static void *client_send_forever(void *p)
+{
+    struct blocked_call *b = p;
+    atomic_store(&b->tid, (pid_t)syscall(SYS_gettid));
+    char *buf = calloc(1, BIG);
+    b->rc = smipc_client_send(b->cli, buf, BIG, -1);
+    free(buf);
+    return NULL;
+}
+
+static smipc_server_config small_rings(void)
+{
+    smipc_server_config cfg;
+    smipc_server_config_init(&cfg);
+    cfg.packet_size = 1024;
+    cfg.ring_packets = 4;
+    return cfg;
+}
+
+/* Starts fn on b and returns once its thread sleeps inside the call. */
+static pthread_t start_blocked(void *(*fn)(void *), struct blocked_call *b)
+{
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fn, b), 0);
+    assert_true(th_thread_sleeps(&b->tid, 10000));
+    return t;
+}
+
+static void test_server_shutdown_wakes_blocked_calls(void **state)
+{
+    (void)state;
+    const char *name = th_name("shutsrv");
+    smipc_server_config cfg = small_rings();
+    smipc_server *srv = th_server(name, &cfg);
+    smipc_client *cli = th_client(name);
+    struct blocked_call r = {.srv = srv}, s = {.srv = srv, .to = smipc_client_id_of(cli)};
+    pthread_t rt = start_blocked(server_recv_forever, &r);
+    pthread_t st = start_blocked(server_send_forever, &s);
+
+    smipc_server_shutdown(srv);
+    pthread_join(rt, NULL);
+    pthread_join(st, NULL);
+    assert_status(r.rc, SMIPC_ECLOSED);
+    assert_status(s.rc, SMIPC_ECLOSED);
+
+    /* the name is free before the old handle is closed */
+    smipc_server *next;
+    assert_smipc_ok(smipc_server_open(&next, name, NULL));
+    /* the client is told; the message cut off by the shutdown is never delivered */
+    char buf[BIG];
+    size_t len = sizeof buf;
+    assert_status(smipc_client_recv(cli, buf, &len, 5000), SMIPC_ECLOSED);
+
+    /* every later call says the same */
+    smipc_client_id from;
+    size_t count;
+    len = sizeof buf;
+    assert_status(smipc_server_recv(srv, &from, buf, &len, 0), SMIPC_ECLOSED);
+    assert_status(smipc_server_send(srv, s.to, "x", 1, 0), SMIPC_ECLOSED);
+    assert_status(smipc_server_broadcast(srv, "x", 1, 0, NULL), SMIPC_ECLOSED);
+    assert_status(smipc_server_clients(srv, NULL, 0, &count), SMIPC_ECLOSED);
+    assert_status(smipc_server_fd(srv), SMIPC_ECLOSED);
+    smipc_server_shutdown(srv); /* twice is fine */
+    smipc_server_close(srv);
+    smipc_server_close(next);
+    smipc_client_close(cli);
+}
+
+static void test_client_shutdown_wakes_blocked_calls(void **state)
+{
+    (void)state;
+    const char *name = th_name("shutcli");
+    smipc_server_config cfg = small_rings();
+    smipc_server *srv = th_server(name, &cfg);
+    smipc_client *cli = th_client(name);
+    struct blocked_call r = {.cli = cli}, s = {.cli = cli};
+    pthread_t rt = start_blocked(client_recv_forever, &r);
+    pthread_t st = start_blocked(client_send_forever, &s);
+
+    smipc_client_shutdown(cli);
+    pthread_join(rt, NULL);
+    pthread_join(st, NULL);
+    assert_status(r.rc, SMIPC_ECLOSED);
+    assert_status(s.rc, SMIPC_ECLOSED);
+
+    static char buf[BIG];
+    size_t len = sizeof buf;
+    assert_status(smipc_client_send(cli, "x", 1, 0), SMIPC_ECLOSED);
+    assert_status(smipc_client_recv(cli, buf, &len, 0), SMIPC_ECLOSED);
+    assert_status(smipc_client_fd(cli), SMIPC_ECLOSED);
+    /* the server drops it, and its half-sent message is never delivered */
+    assert_true(th_clients_become(srv, 0, 5000));
+    smipc_client_id from;
+    len = sizeof buf;
+    assert_status(smipc_server_recv(srv, &from, buf, &len, 0), SMIPC_ETIMEDOUT);
+    smipc_client_shutdown(cli);
+    smipc_client_close(cli);
+    smipc_server_close(srv);
+}
+
+int main(void)
+{
+    th_runtime_dir();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_shutdown_wakes_blocked_calls),
+        cmocka_unit_test(test_client_shutdown_wakes_blocked_calls),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
