@@ -1,0 +1,3 @@
+module smipc.org/smipc
+
+go 1.19

@@ -1,0 +1,137 @@
+package org.smipc;
+
+import java.nio.ByteBuffer;
+
+/**
+ * A connection to an smipc server. Thread-safe: several threads may send and receive at
+ * once; a blocking call never stops other threads. Close it (try-with-resources).
+ * Timeouts are milliseconds: {@code < 0} waits for ever, {@code 0} never blocks.
+ */
+public final class Client extends Handle {
+  private final SWIGTYPE_p_smipc_client h;
+  private final long id;
+
+  /**
+   * Connects to the server of {@code name}: ENOTFOUND at once when no live server has it;
+   * {@code timeoutMs} bounds the handshake with a live one.
+   */
+  public Client(String name, int timeoutMs) {
+    super("client");
+    long[] status = new long[1];
+    h = smipc.client_connect_handle(name, timeoutMs, status);
+    SmipcException.check((int) status[0], "Client(\"" + name + "\")");
+    id = smipc.client_id_of(h);
+  }
+
+  /** The id the server sees for this client ({@link Message#client()}). */
+  public long id() {
+    return id;
+  }
+
+  /** Sends one message to the server. */
+  public void send(byte[] data, int timeoutMs) {
+    enter("Client.send");
+    try {
+      ByteBuffer b = Buffers.of(data, "Client.send");
+      SmipcException.check(smipc.client_send(h, b, data.length, timeoutMs), "Client.send");
+    } finally {
+      leave();
+    }
+  }
+
+  /** Sends the remaining bytes of {@code data} (a direct buffer is not copied); on
+   * success its position moves to its limit. */
+  public void send(ByteBuffer data, int timeoutMs) {
+    int n = data.remaining();
+    enter("Client.send");
+    try {
+      SmipcException.check(smipc.client_send(h, Buffers.of(data, "Client.send"), n, timeoutMs),
+          "Client.send");
+    } finally {
+      leave();
+    }
+    data.position(data.limit());
+  }
+
+  /** The next whole message from the server. */
+  public byte[] recv(int timeoutMs) {
+    long[] len = new long[1];
+    enter("Client.recv");
+    try {
+      ByteBuffer b = Buffers.scratch(0, "Client.recv");
+      for (; ; ) {
+        len[0] = b.capacity();
+        int rc = smipc.client_recv(h, b, len, timeoutMs);
+        if (rc == Status.ETOOSMALL) { // still queued: again, with room for it
+          b = Buffers.scratch(len[0], "Client.recv");
+          continue;
+        }
+        SmipcException.check(rc, "Client.recv");
+        byte[] data = new byte[(int) len[0]];
+        b.get(0, data);
+        return data;
+      }
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * Receives the next message into {@code buf} (a direct buffer) from its position, with
+   * no copy in between, advances the position past it and returns its length. If it does
+   * not fit, throws ETOOSMALL with {@link SmipcException#needed()} and it stays queued.
+   */
+  public int recvInto(ByteBuffer buf, int timeoutMs) {
+    ByteBuffer at = Buffers.into(buf);
+    long[] len = {at.remaining()};
+    enter("Client.recvInto");
+    try {
+      int rc = smipc.client_recv(h, at, len, timeoutMs);
+      if (rc == Status.ETOOSMALL)
+        throw new SmipcException(rc, "Client.recvInto: " + len[0] + " bytes, room for "
+            + at.remaining(), len[0], 0);
+      SmipcException.check(rc, "Client.recvInto");
+    } finally {
+      leave();
+    }
+    buf.position(buf.position() + (int) len[0]);
+    return (int) len[0];
+  }
+
+  /**
+   * A descriptor that poll() reports readable when {@link #recv} would find a message or
+   * the server is gone (it may wake spuriously). The library owns it: never read or close it.
+   */
+  public int fd() {
+    enter("Client.fd");
+    try {
+      int fd = smipc.client_fd(h);
+      if (fd < 0) SmipcException.check(fd, "Client.fd");
+      return fd;
+    } finally {
+      leave();
+    }
+  }
+
+  /** The connection's limits as the server set them. */
+  public ServerConfig config() {
+    ServerConfig cfg = new ServerConfig();
+    enter("Client.config");
+    try {
+      SmipcException.check(smipc.client_config_of(h, cfg), "Client.config");
+      return cfg;
+    } finally {
+      leave();
+    }
+  }
+
+  @Override
+  void shutdownNative() {
+    smipc.client_shutdown(h);
+  }
+
+  @Override
+  void closeNative() {
+    smipc.client_close(h);
+  }
+}

@@ -1,0 +1,178 @@
+package org.smipc;
+
+import java.nio.ByteBuffer;
+
+/**
+ * An smipc server: owns a name, and clients connect to it. Thread-safe: several threads
+ * may receive, send and broadcast at once; a blocking call never stops other threads.
+ * Close it (try-with-resources) to release the name and disconnect every client.
+ * Timeouts are milliseconds: {@code < 0} waits for ever, {@code 0} never blocks.
+ */
+public final class Server extends Handle {
+  private final SWIGTYPE_p_smipc_server h;
+  private final String name;
+
+  /** Serves {@code name} with the library's default limits. */
+  public Server(String name) {
+    this(name, null);
+  }
+
+  /** Serves {@code name} with the limits of {@code cfg} ({@code null}: the defaults). */
+  public Server(String name, ServerConfig cfg) {
+    super("server");
+    long[] status = new long[1];
+    h = smipc.server_open_handle(name, cfg, status);
+    SmipcException.check((int) status[0], "Server(\"" + name + "\")");
+    this.name = name;
+  }
+
+  /** The name it serves. */
+  public String name() {
+    return name;
+  }
+
+  /** The next whole message from any client (round-robin over them). */
+  public Message recv(int timeoutMs) {
+    long[] from = new long[1];
+    long[] len = new long[1];
+    enter("Server.recv");
+    try {
+      ByteBuffer b = Buffers.scratch(0, "Server.recv");
+      for (; ; ) {
+        len[0] = b.capacity();
+        int rc = smipc.server_recv(h, from, b, len, timeoutMs);
+        if (rc == Status.ETOOSMALL) { // still queued: again, with room for it
+          b = Buffers.scratch(len[0], "Server.recv");
+          continue;
+        }
+        SmipcException.check(rc, "Server.recv");
+        byte[] data = new byte[(int) len[0]];
+        b.get(0, data);
+        return new Message(from[0], data);
+      }
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * Receives the next message into {@code buf} (a direct buffer) from its position, with
+   * no copy in between, and advances the position past it. Returns the sender's id. If
+   * the message does not fit, throws ETOOSMALL with {@link SmipcException#needed()} and
+   * the message stays queued.
+   */
+  public long recvInto(ByteBuffer buf, int timeoutMs) {
+    ByteBuffer at = Buffers.into(buf);
+    long[] from = new long[1];
+    long[] len = {at.remaining()};
+    enter("Server.recvInto");
+    try {
+      int rc = smipc.server_recv(h, from, at, len, timeoutMs);
+      if (rc == Status.ETOOSMALL)
+        throw new SmipcException(rc, "Server.recvInto: " + len[0] + " bytes, room for "
+            + at.remaining(), len[0], 0);
+      SmipcException.check(rc, "Server.recvInto");
+    } finally {
+      leave();
+    }
+    buf.position(buf.position() + (int) len[0]);
+    return from[0];
+  }
+
+  /** Sends one message to one client (ENOCLIENT: no such client, ECLOSED: it left). */
+  public void send(long client, byte[] data, int timeoutMs) {
+    enter("Server.send");
+    try {
+      ByteBuffer b = Buffers.of(data, "Server.send");
+      SmipcException.check(smipc.server_send(h, client, b, data.length, timeoutMs),
+          "Server.send to client " + client);
+    } finally {
+      leave();
+    }
+  }
+
+  /** Sends the remaining bytes of {@code data} (a direct buffer is not copied); on
+   * success its position moves to its limit. */
+  public void send(long client, ByteBuffer data, int timeoutMs) {
+    int n = data.remaining();
+    enter("Server.send");
+    try {
+      SmipcException.check(smipc.server_send(h, client, Buffers.of(data, "Server.send"), n,
+          timeoutMs), "Server.send to client " + client);
+    } finally {
+      leave();
+    }
+    data.position(data.limit());
+  }
+
+  /**
+   * Sends to every connected client and returns how many got it. If one could not get it,
+   * throws with that status, and {@link SmipcException#delivered()} counts the others.
+   */
+  public long broadcast(byte[] data, int timeoutMs) {
+    long[] delivered = new long[1];
+    enter("Server.broadcast");
+    try {
+      ByteBuffer b = Buffers.of(data, "Server.broadcast");
+      int rc = smipc.server_broadcast(h, b, data.length, timeoutMs, delivered);
+      if (rc != Status.OK)
+        throw new SmipcException(rc, "Server.broadcast (" + delivered[0] + " clients got it)",
+            0, delivered[0]);
+      return delivered[0];
+    } finally {
+      leave();
+    }
+  }
+
+  /** The ids of the clients connected now. */
+  public long[] clients() {
+    long[] count = new long[1];
+    enter("Server.clients");
+    try {
+      for (; ; ) {
+        long[] ids = new long[(int) count[0] + 8];
+        SmipcException.check(smipc.server_clients(h, ids, ids.length, count), "Server.clients");
+        if (count[0] <= ids.length) return java.util.Arrays.copyOf(ids, (int) count[0]);
+      }
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * A descriptor that poll() reports readable when {@link #recv} would find a message
+   * (it may wake spuriously). The library owns it: never read or close it.
+   */
+  public int fd() {
+    enter("Server.fd");
+    try {
+      int fd = smipc.server_fd(h);
+      if (fd < 0) SmipcException.check(fd, "Server.fd");
+      return fd;
+    } finally {
+      leave();
+    }
+  }
+
+  /** The limits this server gives its connections (defaults filled in). */
+  public ServerConfig config() {
+    ServerConfig cfg = new ServerConfig();
+    enter("Server.config");
+    try {
+      SmipcException.check(smipc.server_config_of(h, cfg), "Server.config");
+      return cfg;
+    } finally {
+      leave();
+    }
+  }
+
+  @Override
+  void shutdownNative() {
+    smipc.server_shutdown(h);
+  }
+
+  @Override
+  void closeNative() {
+    smipc.server_close(h);
+  }
+}

@@ -1,0 +1,172 @@
+/* bindings/smipc.i: smipc's C API (include/smipc.h) for the languages SWIG generates.
+ *
+ * One interface for every language. The language-neutral part wraps the header as it
+ * is, under names without the prefix (smipc_server_send -> server_send, SMIPC_EEXIST ->
+ * EEXIST): every call returns the C status, and what C returns through pointers comes
+ * back through one-element arrays (Java long[], Go []int64). A block per language
+ * follows only where that language needs one: how its bytes reach a void * (a direct
+ * ByteBuffer in Java, a []byte in Go, neither copied), Java's 64-bit ids as long, and the
+ * Java classes' names and visibility.
+ *
+ * Over this, each language has a thin layer of its own (bindings/java/org/smipc,
+ * bindings/go): statuses become exceptions or error values, and calls in flight are
+ * counted so that close() while another thread is blocked is safe. */
+%module smipc
+
+%{
+#include <stdlib.h>
+#include <smipc.h>
+%}
+
+%include <stdint.i>
+%include <typemaps.i>
+
+#if defined(SWIGJAVA)
+/* ids and sizes are Java longs (SWIG's default for uint64_t is BigInteger) */
+%apply long long { uint64_t };
+/* plain int constants: the statuses are small negative numbers, pasted as they are;
+   the flags are C expressions (1u << 0), so their values are given */
+%include <enumtypeunsafe.swg>
+%javaconst(1);
+%javaconstvalue(1) SMIPC_NO_CHECKSUM;
+%javaconstvalue(2) SMIPC_ALLOW_ANY_UID;
+#endif
+
+/* The prefix goes: the module (Java package org.smipc, Go package) already says smipc. */
+%rename("%(regex:/^(smipc|SMIPC)_(.*)/\\2/)s") "";
+%rename(Status) smipc_status;
+%rename(ServerFlag) smipc_server_flag;
+%rename(ServerConfig) smipc_server_config;
+
+/* Outputs through pointers: a one-element array the caller passes. */
+%apply long long *OUTPUT { smipc_client_id *from, size_t *delivered, size_t *count, int *status };
+/* in: the buffer's capacity; out: the message's length (or, SMIPC_ETOOSMALL, the size
+   needed) */
+%apply long long *INOUT { size_t *len };
+
+/* The out-handle becomes the result (both languages return one value), see below. */
+%ignore smipc_server_open;
+%ignore smipc_client_connect;
+%ignore smipc_server_config::reserved;
+%ignore SMIPC_VERSION_MAJOR; /* smipc_version() says it */
+%ignore SMIPC_VERSION_MINOR;
+%ignore SMIPC_VERSION_PATCH;
+
+/* A config starts as the library's defaults, not SWIG's calloc. */
+%extend smipc_server_config {
+    smipc_server_config() {
+        smipc_server_config *cfg = (smipc_server_config *)calloc(1, sizeof *cfg);
+        if (cfg)
+            smipc_server_config_init(cfg);
+        return cfg;
+    }
+    ~smipc_server_config() { free($self); }
+}
+
+#if defined(SWIGJAVA)
+%rename(maxClients) smipc_server_config::max_clients;
+%rename(packetSize) smipc_server_config::packet_size;
+%rename(ringPackets) smipc_server_config::ring_packets;
+%rename(maxMessageSize) smipc_server_config::max_message_size;
+
+/* void *buf: a direct ByteBuffer, used in place (GetByteArrayElements would copy). The
+   Java layer checks lengths against the buffer and passes a slice for a position. */
+%typemap(jni) void *buf, const void *buf "jobject"
+%typemap(jtype) void *buf, const void *buf "java.nio.ByteBuffer"
+%typemap(jstype) void *buf, const void *buf "java.nio.ByteBuffer"
+%typemap(javain) void *buf, const void *buf "$javainput"
+%typemap(in) void *buf, const void *buf {
+    $1 = $input ? JCALL1(GetDirectBufferAddress, jenv, $input) : NULL;
+    if ($input && !$1) {
+        SWIG_JavaThrowException(jenv, SWIG_JavaIllegalArgumentException,
+                                "smipc needs a direct ByteBuffer");
+        return $null;
+    }
+}
+
+/* smipc_client_id *ids: a long[] filled in place */
+%typemap(jni) smipc_client_id *ids "jlongArray"
+%typemap(jtype) smipc_client_id *ids "long[]"
+%typemap(jstype) smipc_client_id *ids "long[]"
+%typemap(javain) smipc_client_id *ids "$javainput"
+%typemap(in) smipc_client_id *ids {
+    $1 = (smipc_client_id *)JCALL2(GetLongArrayElements, jenv, $input, NULL);
+    if (!$1)
+        return $null;
+}
+%typemap(argout) smipc_client_id *ids { JCALL3(ReleaseLongArrayElements, jenv, $input, (jlong *)$1, 0); }
+
+/* Only ServerConfig, Status and ServerFlag are public; the rest is the package's own. */
+%typemap(javaclassmodifiers) SWIGTYPE, SWIGTYPE *, SWIGTYPE &, SWIGTYPE [] "final class"
+%typemap(javaclassmodifiers) struct smipc_server_config "public final class"
+%pragma(java) moduleclassmodifiers = "final class"
+%pragma(java) jniclassclassmodifiers = "final class"
+%pragma(java) jniclasscode = %{
+  static {
+    System.loadLibrary("smipc_java");  // libsmipc_java.so, on java.library.path
+  }
+%}
+
+/* A ServerConfig is memory, not a handle: a Cleaner frees it when it is unreachable
+   (no finalize()); delete() frees it at once. */
+%typemap(javafinalize) struct smipc_server_config ""
+%typemap(javaconstruct) struct smipc_server_config {
+    this($imcall, true);
+    cleanable = CLEANER.register(this, new Free(swigCPtr));
+  }
+%typemap(javadestruct, methodname = "delete", methodmodifiers = "public synchronized") struct smipc_server_config {
+    if (cleanable != null)
+      cleanable.clean();
+    swigCPtr = 0;
+  }
+%typemap(javacode) struct smipc_server_config %{
+  private static final java.lang.ref.Cleaner CLEANER = java.lang.ref.Cleaner.create();
+  private java.lang.ref.Cleaner.Cleanable cleanable;
+
+  private static final class Free implements Runnable {
+    private final long ptr;
+
+    Free(long ptr) {
+      this.ptr = ptr;
+    }
+
+    public void run() {
+      smipcJNI.delete_ServerConfig(ptr);
+    }
+  }
+
+  /** Whether messages carry CRC32C checksums (the default); sets or clears NO_CHECKSUM. */
+  public ServerConfig setChecksum(boolean on) {
+    setFlags(on ? getFlags() & ~ServerFlag.NO_CHECKSUM : getFlags() | ServerFlag.NO_CHECKSUM);
+    return this;
+  }
+%}
+#endif
+
+#if defined(SWIGGO)
+/* void *buf: a []byte, used in place; the Go layer passes its length. */
+%typemap(gotype) void *buf, const void *buf "[]byte"
+%typemap(in) void *buf, const void *buf { $1 = ($1_ltype)$input.array; }
+%typemap(gotype) smipc_client_id *ids "[]uint64"
+%typemap(in) smipc_client_id *ids { $1 = (smipc_client_id *)$input.array; }
+#endif
+
+%include <smipc.h>
+
+/* smipc_server_open and smipc_client_connect with the handle as the result: NULL, and
+   *status says why, on failure. */
+%inline %{
+static smipc_server *smipc_server_open_handle(const char *name, const smipc_server_config *cfg,
+                                              int *status) {
+    smipc_server *srv = NULL;
+    *status = smipc_server_open(&srv, name, cfg);
+    return srv;
+}
+
+static smipc_client *smipc_client_connect_handle(const char *name, int timeout_ms,
+                                                 int *status) {
+    smipc_client *cli = NULL;
+    *status = smipc_client_connect(&cli, name, timeout_ms);
+    return cli;
+}
+%}
