@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct smipc_client {
@@ -22,7 +24,8 @@ struct smipc_client {
     struct smipc_link link;
     struct smipc_call_lock send_lock, recv_lock;
     int ctl_fd, epfd;
-    int efds[4];
+    int wake_fds[4];     /* our ends: c2s data, c2s room, s2c data, s2c room */
+    int level_efd;       /* our own eventfd in epfd: readable while a message is queued */
     _Atomic int fd_mode; /* smipc_client_fd was asked for: keep it level-triggered */
     void *map;
     size_t map_size;
@@ -35,8 +38,9 @@ static void client_forked_child(struct smipc_forkable *f)
     smipc_client *c = (smipc_client *)f;
     smipc_close_fd(&c->ctl_fd);
     smipc_close_fd(&c->epfd);
+    smipc_close_fd(&c->level_efd);
     for (int i = 0; i < 4; i++)
-        smipc_close_fd(&c->efds[i]);
+        smipc_close_fd(&c->wake_fds[i]);
     c->link.ctl_fd = -1;
     c->map = NULL; /* MADV_DONTFORK: the child never had it */
     atomic_store(&c->link.state, SMIPC_LINK_GONE);
@@ -46,12 +50,26 @@ static void client_free(smipc_client *c)
 {
     smipc_close_fd(&c->ctl_fd);
     smipc_close_fd(&c->epfd);
+    smipc_close_fd(&c->level_efd);
     for (int i = 0; i < 4; i++)
-        smipc_close_fd(&c->efds[i]);
+        smipc_close_fd(&c->wake_fds[i]);
     if (c->map)
         munmap(c->map, c->map_size);
     smipc_link_release(&c->link);
     free(c);
+}
+
+/* What a welcome's wake-up descriptors must be: a Unix datagram socket (the client's end
+ * of a pair). Anything else (a pipe, an eventfd, a stream) a hostile server could make
+ * block, raise SIGPIPE or read as ready for ever. */
+static int is_wake_socket(int fd)
+{
+    struct stat st;
+    int type = 0, domain = 0;
+    socklen_t tl = sizeof type, dl = sizeof domain;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+           getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_DGRAM &&
+           getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == 0 && domain == AF_UNIX;
 }
 
 static int handshake(int fd, int64_t deadline, struct smipc_welcome *w, int fds[5])
@@ -82,6 +100,11 @@ static int handshake(int fd, int64_t deadline, struct smipc_welcome *w, int fds[
             rc = w->status < 0 && w->status >= SMIPC_ESYS ? w->status : SMIPC_EPROTO;
         else if (nfds != SMIPC_WELCOME_FDS)
             rc = SMIPC_EPROTO;
+        for (int i = 1; !rc && i < nfds; i++)
+            if (!is_wake_socket(fds[i]))
+                rc = SMIPC_EPROTO;
+        if (rc == SMIPC_ESYS) /* the server's reason, not whatever errno we had */
+            errno = w->sys_errno > 0 && w->sys_errno < 4096 ? w->sys_errno : EIO;
         if (rc)
             for (int i = 0; i < nfds; i++)
                 close(fds[i]);
@@ -108,9 +131,9 @@ SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int 
     smipc_client *c = calloc(1, sizeof *c);
     if (!c)
         return SMIPC_ENOMEM;
-    c->ctl_fd = c->epfd = -1;
+    c->ctl_fd = c->epfd = c->level_efd = -1;
     for (int i = 0; i < 4; i++)
-        c->efds[i] = -1;
+        c->wake_fds[i] = -1;
     smipc_call_lock_init(&c->send_lock);
     smipc_call_lock_init(&c->recv_lock);
 
@@ -123,21 +146,26 @@ SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int 
         SMIPC_KEEP_ERRNO(client_free(c));
         return rc;
     }
-    memcpy(c->efds, fds + 1, sizeof c->efds);
+    memcpy(c->wake_fds, fds + 1, sizeof c->wake_fds);
+    /* Held to the same limits as a server's config (smipc_segment_size), and then only
+     * these copies are used: the segment's own header is checked once, never read again. */
     struct smipc_seg_params p = {w.packet_size, w.ring_packets, w.flags, w.max_message_size};
     rc = smipc_segment_map(fds[0], &p, w.client_id, &c->map, &c->map_size);
     close(fds[0]); /* the mapping keeps the memory; nothing else needs the memfd */
     if (!rc) {
         c->epfd = epoll_create1(EPOLL_CLOEXEC);
-        rc = c->epfd < 0 ? SMIPC_ESYS : epoll_add(c->epfd, c->efds[2]);
+        c->level_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        rc = c->epfd < 0 || c->level_efd < 0 ? SMIPC_ESYS : epoll_add(c->epfd, c->wake_fds[2]);
         if (!rc)
             rc = epoll_add(c->epfd, c->ctl_fd);
+        if (!rc)
+            rc = epoll_add(c->epfd, c->level_efd);
     }
     if (rc) {
         SMIPC_KEEP_ERRNO(client_free(c));
         return rc;
     }
-    smipc_link_init(&c->link, c->map, 0, c->efds, c->ctl_fd);
+    smipc_link_init(&c->link, c->map, &p, 0, c->wake_fds, c->ctl_fd);
     c->id = w.client_id;
     smipc_server_config_init(&c->cfg);
     c->cfg.packet_size = w.packet_size;
@@ -202,7 +230,7 @@ static void keep_fd_level(smipc_client *cli)
     if (atomic_load_explicit(&cli->fd_mode, memory_order_relaxed) &&
         smipc_link_arm_rx(&cli->link)) {
         smipc_link_disarm_rx(&cli->link);
-        smipc_efd_signal(cli->link.rx.data_efd);
+        smipc_efd_signal(cli->level_efd);
     }
 }
 
@@ -211,8 +239,10 @@ static int recv_locked(smipc_client *cli, void *buf, size_t *len,
 {
     struct smipc_link *l = &cli->link;
     size_t cap = *len;
-    if (atomic_load_explicit(&cli->fd_mode, memory_order_relaxed))
-        smipc_efd_drain(l->rx.data_efd);
+    if (atomic_load_explicit(&cli->fd_mode, memory_order_relaxed)) {
+        smipc_wake_drain(l->rx.data_fd);
+        smipc_efd_drain(cli->level_efd);
+    }
     for (;;) {
         int rc = smipc_link_recv_some(l, buf, cap, len);
         if (rc == SMIPC_OK || rc == SMIPC_ETOOSMALL)
@@ -260,10 +290,16 @@ SMIPC_EXPORT int smipc_client_fd(smipc_client *cli)
         return SMIPC_EINVAL;
     if (usable(cli) || atomic_load(&cli->link.state) == SMIPC_LINK_BROKEN)
         return SMIPC_ECLOSED;
+    /* Arming the ring takes the receive lock. A thread blocked in a receive holds it:
+     * never wait for that (it may be for ever); make the fd readable once instead, and
+     * the event loop's first receive (timeout 0) takes what is queued or arms the ring. */
     if (!atomic_exchange(&cli->fd_mode, 1)) {
-        smipc_call_lock(&cli->recv_lock, NULL);
-        keep_fd_level(cli);
-        smipc_call_unlock(&cli->recv_lock);
+        if (smipc_call_trylock(&cli->recv_lock)) {
+            keep_fd_level(cli);
+            smipc_call_unlock(&cli->recv_lock);
+        } else {
+            smipc_efd_signal(cli->level_efd);
+        }
     }
     return cli->epfd;
 }
@@ -282,4 +318,9 @@ void *smipc_testing_client_segment(smipc_client *cli, size_t *size)
 {
     *size = cli->map_size;
     return cli->map;
+}
+
+void smipc_testing_client_wake_fds(smipc_client *cli, int fds[4])
+{
+    memcpy(fds, cli->wake_fds, sizeof cli->wake_fds);
 }

@@ -24,10 +24,12 @@ struct smipc_welcome {
     uint32_t packet_size, ring_packets;
     uint64_t max_message_size;
     uint64_t segment_size;
-    uint32_t server_pid, reserved;
+    uint32_t server_pid;
+    int32_t sys_errno; /* with status SMIPC_ESYS: the server's errno, else 0 */
 };
 
-/* Descriptors that travel with a welcome: memfd, then c2s data/room, s2c data/room. */
+/* Descriptors that travel with a welcome: memfd, then the client's ends of the wake-up
+ * socket pairs c2s data/room, s2c data/room. */
 #define SMIPC_WELCOME_FDS 5
 
 /* Connects a non-blocking SOCK_SEQPACKET socket to a server's path, retrying while the

@@ -9,7 +9,7 @@
 
 #define SMIPC_CACHELINE        64
 #define SMIPC_MAGIC            0x43504d53u /* "SMPC" little-endian */
-#define SMIPC_PROTOCOL_VERSION 1u
+#define SMIPC_PROTOCOL_VERSION 2u
 
 /* Segment flags (negotiated per connection, in the handshake and the segment header). */
 #define SMIPC_SEG_CHECKSUM 1u

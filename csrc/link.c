@@ -36,29 +36,30 @@ static inline int slot_full(const struct smipc_ring *r, uint32_t pos)
     return atomic_load_explicit(&slot_at(r, pos)->lock, memory_order_acquire) == SMIPC_PACKET_FULL;
 }
 
-void smipc_link_init(struct smipc_link *l, void *segment, int is_server, const int efds[4],
-                     int ctl_fd)
+void smipc_link_init(struct smipc_link *l, void *segment, const struct smipc_seg_params *p,
+                     int is_server, const int wake_fds[4], int ctl_fd)
 {
-    const struct smipc_segment_hdr *sh = segment;
+    struct smipc_seg_layout lay;
+    smipc_segment_layout(p, &lay);
     memset(l, 0, sizeof *l);
     for (int i = 0; i < 2; i++) {
         /* ring 0 is client->server: the server reads it, the client writes it */
         struct smipc_ring *r = (i == 0) == (is_server != 0) ? &l->rx : &l->tx;
-        r->hdr = (struct smipc_ring_hdr *)((unsigned char *)segment + sh->ring_offset[i]);
+        r->hdr = (struct smipc_ring_hdr *)((unsigned char *)segment + lay.ring_offset[i]);
         r->packets = (unsigned char *)r->hdr + sizeof(struct smipc_ring_hdr);
-        r->count = sh->ring_packets;
-        r->packet_size = sh->packet_size;
-        r->stride = sh->stride;
-        r->data_efd = efds[2 * i];
-        r->room_efd = efds[2 * i + 1];
+        r->count = p->ring_packets;
+        r->packet_size = p->packet_size;
+        r->stride = lay.stride;
+        r->data_fd = wake_fds[2 * i];
+        r->room_fd = wake_fds[2 * i + 1];
     }
     l->ctl_fd = ctl_fd;
     l->load = &l->rx.hdr->load; /* a server sets its own counter instead */
-    l->checksum = (sh->flags & SMIPC_SEG_CHECKSUM) != 0;
-    l->max_message_size = sh->max_message_size;
+    l->checksum = (p->flags & SMIPC_SEG_CHECKSUM) != 0;
+    l->max_message_size = p->max_message_size;
     l->tx_tid = 1;
     l->rx_expect = 1;
-    l->check_every = sh->ring_packets / 4 ? sh->ring_packets / 4 : 1;
+    l->check_every = p->ring_packets / 4 ? p->ring_packets / 4 : 1;
     smipc_spin_init(&l->tx_spin);
     smipc_spin_init(&l->rx_spin);
 }
@@ -91,7 +92,7 @@ static void wake_consumer(struct smipc_link *l)
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&h->rx_waiting, memory_order_relaxed) &&
         atomic_exchange_explicit(&h->rx_waiting, 0, memory_order_relaxed)) {
-        smipc_efd_signal(l->tx.data_efd);
+        smipc_wake_send(l->tx.data_fd);
         SMIPC_STAT_ADD(l->stats.wakeups_sent, 1);
     }
 }
@@ -180,7 +181,7 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
                                                                : deadline;
         if (!expired)
             SMIPC_STAT_ADD(l->stats.sleeps, 1);
-        rc = smipc_sleep2(l->tx.room_efd, l->ctl_fd, until, NULL);
+        rc = smipc_sleep2(l->tx.room_fd, l->ctl_fd, until, NULL);
         if (rc == SMIPC_ECLOSED) {
             int open = SMIPC_LINK_OPEN;
             atomic_compare_exchange_strong(&l->state, &open, SMIPC_LINK_GONE);
@@ -315,7 +316,7 @@ void smipc_link_wake_producer(struct smipc_link *l)
     struct smipc_ring_hdr *h = l->rx.hdr;
     if (atomic_load_explicit(&h->tx_waiting, memory_order_relaxed) &&
         atomic_exchange_explicit(&h->tx_waiting, 0, memory_order_relaxed)) {
-        smipc_efd_signal(l->rx.room_efd);
+        smipc_wake_send(l->rx.room_fd);
         SMIPC_STAT_ADD(l->stats.wakeups_sent, 1);
     }
 }
@@ -499,9 +500,9 @@ int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
         return SMIPC_OK;
     for (int slept = 0;; slept = 1) {
         /* Drained before arming: a signal after this drain stays to wake us. */
-        if (l->rx_efd_left) {
-            smipc_efd_drain(l->rx.data_efd);
-            l->rx_efd_left = 0;
+        if (l->rx_fd_left) {
+            smipc_wake_drain(l->rx.data_fd);
+            l->rx_fd_left = 0;
         }
         if (smipc_link_arm_rx(l)) {
             smipc_link_disarm_rx(l);
@@ -519,8 +520,8 @@ int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
         if (!expired)
             SMIPC_STAT_ADD(l->stats.sleeps, 1);
         /* Out of time, drain now: an event loop polling the fd must see it quiet. */
-        rc = smipc_sleep2(l->rx.data_efd, l->ctl_fd, expired ? now : deadline,
-                          expired ? NULL : &l->rx_efd_left);
+        rc = smipc_sleep2(l->rx.data_fd, l->ctl_fd, expired ? now : deadline,
+                          expired ? NULL : &l->rx_fd_left);
         if (rc == SMIPC_ECLOSED) {
             int open = SMIPC_LINK_OPEN;
             atomic_compare_exchange_strong(&l->state, &open, SMIPC_LINK_GONE);

@@ -5,6 +5,7 @@
 #define SMIPC_LINK_H
 
 #include "layout.h"
+#include "segment.h"
 #include "wait.h"
 
 #include <stdatomic.h>
@@ -16,8 +17,8 @@ struct smipc_ring {
     unsigned char *packets;
     /* private copies, validated once: never re-read from shared memory */
     uint32_t count, packet_size, stride;
-    int data_efd; /* the consumer sleeps on it, the producer signals it */
-    int room_efd; /* the producer sleeps on it, the consumer signals it */
+    int data_fd; /* the consumer sleeps on it, the producer signals it */
+    int room_fd; /* the producer sleeps on it, the consumer signals it */
 };
 
 /* A message being received, possibly across several calls. */
@@ -55,7 +56,7 @@ struct smipc_link {
     uint32_t rx_pos, rx_seq, rx_expect;
     uint32_t rx_unchecked; /* packets freed since we last looked for a sleeping producer */
     uint32_t check_every;  /* packets between those looks inside one message (ring / 4) */
-    int rx_efd_left;       /* our data eventfd woke us and is not drained yet */
+    int rx_fd_left;        /* our data eventfd woke us and is not drained yet */
     struct smipc_rx_partial part;
     struct smipc_spin rx_spin;
     struct smipc_link_stats stats;
@@ -65,10 +66,12 @@ struct smipc_link {
     atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n),    \
                           memory_order_relaxed)
 
-/* ring 0 carries client->server, ring 1 server->client. efds: c2s data, c2s room,
- * s2c data, s2c room. Params were validated by the caller (segment.c). */
-void smipc_link_init(struct smipc_link *l, void *segment, int is_server, const int efds[4],
-                     int ctl_fd);
+/* ring 0 carries client->server, ring 1 server->client. wake_fds: this side's ends of the
+ * c2s data, c2s room, s2c data, s2c room socket pairs. p was validated by the caller
+ * (smipc_segment_size): the rings are found from p alone, nothing is read back from the
+ * segment. */
+void smipc_link_init(struct smipc_link *l, void *segment, const struct smipc_seg_params *p,
+                     int is_server, const int wake_fds[4], int ctl_fd);
 void smipc_link_release(struct smipc_link *l); /* frees the stash; closes nothing */
 
 /* Sends one whole message, waiting for room until the deadline. */
@@ -92,7 +95,7 @@ int smipc_link_rx_ready(const struct smipc_link *l);
 
 /* Spin, then sleep until rx is ready. SMIPC_OK, SMIPC_ETIMEDOUT, SMIPC_ECLOSED. */
 int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline);
-/* Asks the producer to signal rx.data_efd on its next packet, and wakes it if it waits for
+/* Asks the producer to signal rx.data_fd on its next packet, and wakes it if it waits for
  * room; 1 if data is there already. */
 int smipc_link_arm_rx(struct smipc_link *l);
 void smipc_link_disarm_rx(struct smipc_link *l);

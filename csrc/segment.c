@@ -26,10 +26,23 @@ uint64_t smipc_segment_size(const struct smipc_seg_params *p)
     if (p->packet_size < 64 || p->packet_size > (1u << 24) || p->ring_packets < 2 ||
         p->ring_packets > (1u << 16))
         return 0;
+    /* packet counts and indices travel as 32 bits */
+    if (p->max_message_size > ((uint64_t)1 << 40) ||
+        p->max_message_size / p->packet_size >= UINT32_MAX)
+        return 0;
+    if (p->flags & ~(uint32_t)SMIPC_SEG_CHECKSUM)
+        return 0;
     uint64_t total = sizeof(struct smipc_segment_hdr) + 2 * ring_bytes(p);
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     total = (total + page - 1) / page * page;
     return total > SMIPC_SEGMENT_MAX ? 0 : total;
+}
+
+void smipc_segment_layout(const struct smipc_seg_params *p, struct smipc_seg_layout *out)
+{
+    out->stride = (uint32_t)stride_of(p->packet_size);
+    out->ring_offset[0] = sizeof(struct smipc_segment_hdr);
+    out->ring_offset[1] = sizeof(struct smipc_segment_hdr) + ring_bytes(p);
 }
 
 static void fill_segment_hdr(struct smipc_segment_hdr *sh, const struct smipc_seg_params *p,
@@ -41,9 +54,11 @@ static void fill_segment_hdr(struct smipc_segment_hdr *sh, const struct smipc_se
     sh->ring_packets = p->ring_packets;
     sh->max_message_size = p->max_message_size;
     sh->flags = p->flags;
-    sh->stride = (uint32_t)stride_of(p->packet_size);
-    sh->ring_offset[0] = sizeof *sh;
-    sh->ring_offset[1] = sizeof *sh + ring_bytes(p);
+    struct smipc_seg_layout lay;
+    smipc_segment_layout(p, &lay);
+    sh->stride = lay.stride;
+    sh->ring_offset[0] = lay.ring_offset[0];
+    sh->ring_offset[1] = lay.ring_offset[1];
     sh->segment_size = size;
     sh->client_id = client_id;
 }
@@ -97,7 +112,7 @@ int smipc_segment_map(int memfd, const struct smipc_seg_params *p, uint64_t clie
 {
     uint64_t sz = smipc_segment_size(p);
     struct stat st;
-    if (!sz || fstat(memfd, &st) != 0 || (uint64_t)st.st_size != sz)
+    if (!sz || fstat(memfd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != sz)
         return SMIPC_EPROTO;
     /* Without these seals the server could shrink the file under us (SIGBUS). */
     int seals = fcntl(memfd, F_GET_SEALS);

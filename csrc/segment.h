@@ -12,8 +12,17 @@ struct smipc_seg_params {
 
 #define SMIPC_SEGMENT_MAX ((uint64_t)1 << 30) /* 1 GiB per connection */
 
-/* Bytes the segment needs (page-rounded), or 0 when the parameters are out of range. */
+/* Bytes the segment needs (page-rounded), or 0 when the parameters are out of range: the
+ * limits a server opens with, and the same ones a client holds a welcome to. */
 uint64_t smipc_segment_size(const struct smipc_seg_params *p);
+
+/* Where the rings are, computed from the parameters alone (never read back from the
+ * segment, which the peer can rewrite at any moment). */
+struct smipc_seg_layout {
+    uint64_t ring_offset[2]; /* [0] client->server, [1] server->client */
+    uint32_t stride;         /* bytes from one packet to the next */
+};
+void smipc_segment_layout(const struct smipc_seg_params *p, struct smipc_seg_layout *out);
 /* Server: a new sealed memfd, mapped, headers written. */
 int smipc_segment_create(const struct smipc_seg_params *p, uint64_t client_id, int *memfd,
                          void **map, size_t *size);

@@ -40,11 +40,7 @@ static int config_valid(const smipc_server_config *cfg, struct smipc_seg_params 
     p->ring_packets = cfg->ring_packets;
     p->max_message_size = cfg->max_message_size;
     p->flags = (cfg->flags & SMIPC_NO_CHECKSUM) ? 0 : SMIPC_SEG_CHECKSUM;
-    if (!smipc_segment_size(p))
-        return 0;
-    /* packet counts travel as 32 bits */
-    return cfg->max_message_size <= ((uint64_t)1 << 40) &&
-           cfg->max_message_size / cfg->packet_size < UINT32_MAX;
+    return smipc_segment_size(p) != 0;
 }
 
 /* ---- lifetime ---- */
@@ -54,7 +50,7 @@ static void forget_in_child(struct smipc_conn *c)
 {
     smipc_close_fd(&c->ctl_fd);
     for (int k = 0; k < 4; k++)
-        smipc_close_fd(&c->efds[k]);
+        smipc_close_fd(&c->wake_fds[k]);
     c->map = NULL; /* MADV_DONTFORK: not mapped here */
     c->link.ctl_fd = -1;
 }
@@ -344,7 +340,7 @@ static void drain_left(smipc_server *srv)
         }
         long k = smipc_conn_find(srv, srv->efds_left[i]);
         if (k >= 0)
-            smipc_efd_drain(srv->conns[k]->link.rx.data_efd);
+            smipc_wake_drain(srv->conns[k]->link.rx.data_fd);
     }
     pthread_mutex_unlock(&srv->lock);
     srv->nefds_left = 0;
@@ -637,8 +633,16 @@ SMIPC_EXPORT int smipc_server_fd(smipc_server *srv)
         return SMIPC_EINVAL;
     if (usable(srv))
         return SMIPC_ECLOSED;
-    if (!atomic_exchange(&srv->fd_mode, 1))
-        keep_fd_level(srv);
+    /* As smipc_client_fd: arming every ring is a receive's work, under its lock; while a
+     * receive holds that, the fd is made readable once instead. */
+    if (!atomic_exchange(&srv->fd_mode, 1)) {
+        if (smipc_call_trylock(&srv->recv_lock)) {
+            keep_fd_level(srv);
+            smipc_call_unlock(&srv->recv_lock);
+        } else {
+            smipc_efd_signal(srv->notify_efd);
+        }
+    }
     return srv->recv_epfd;
 }
 

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,7 +14,7 @@ static void conn_free(struct smipc_conn *c)
 {
     smipc_close_fd(&c->ctl_fd);
     for (int i = 0; i < 4; i++)
-        smipc_close_fd(&c->efds[i]);
+        smipc_close_fd(&c->wake_fds[i]);
     if (c->map)
         munmap(c->map, c->map_size);
     smipc_link_release(&c->link);
@@ -33,35 +32,53 @@ void smipc_conn_unref(struct smipc_conn *c)
         conn_free(c);
 }
 
-int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *memfd,
-                      struct smipc_conn **out)
+/* One wake-up channel: a datagram socket pair, one end each. Each side's end is a file
+ * of its own, so neither can change how the other's sends and receives behave. */
+static int wake_pair(int *ours, int *theirs)
 {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        return errno == ENOMEM || errno == ENOBUFS ? SMIPC_ENOMEM : SMIPC_ESYS;
+    *ours = sv[0];
+    *theirs = sv[1];
+    return SMIPC_OK;
+}
+
+int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *memfd,
+                      int peer_fds[4], struct smipc_conn **out)
+{
+    *memfd = -1;
+    for (int i = 0; i < 4; i++)
+        peer_fds[i] = -1;
     struct smipc_conn *c = calloc(1, sizeof *c);
     if (!c)
         return SMIPC_ENOMEM;
     c->ctl_fd = -1;
     for (int i = 0; i < 4; i++)
-        c->efds[i] = -1;
+        c->wake_fds[i] = -1;
     smipc_call_lock_init(&c->send_lock);
     atomic_init(&c->refs, 1);
     pthread_mutex_lock(&srv->lock);
     c->id = srv->next_id++;
     pthread_mutex_unlock(&srv->lock);
     int rc = smipc_segment_create(&srv->params, c->id, memfd, &c->map, &c->map_size);
-    for (int i = 0; !rc && i < 4; i++) {
-        c->efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (c->efds[i] < 0)
-            rc = SMIPC_ESYS;
-    }
+    for (int i = 0; !rc && i < 4; i++)
+        rc = wake_pair(&c->wake_fds[i], &peer_fds[i]);
     if (rc) {
-        SMIPC_KEEP_ERRNO(conn_free(c));
+        /* nothing made here outlives a failure (out of descriptors, say) */
+        SMIPC_KEEP_ERRNO({
+            smipc_close_fd(memfd);
+            for (int i = 0; i < 4; i++)
+                smipc_close_fd(&peer_fds[i]);
+            conn_free(c);
+        });
         return rc;
     }
     c->ctl_fd = ctl_fd;
     c->pid = pid;
     c->uid = uid;
     c->connected_ns = smipc_now_ns();
-    smipc_link_init(&c->link, c->map, 1, c->efds, ctl_fd);
+    smipc_link_init(&c->link, c->map, &srv->params, 1, c->wake_fds, ctl_fd);
     *out = c;
     return SMIPC_OK;
 }
@@ -97,7 +114,7 @@ int smipc_conn_add(smipc_server *srv, struct smipc_conn *c)
         srv->cap = cap;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = c->id};
-    if (epoll_ctl(srv->recv_epfd, EPOLL_CTL_ADD, c->link.rx.data_efd, &ev) != 0)
+    if (epoll_ctl(srv->recv_epfd, EPOLL_CTL_ADD, c->link.rx.data_fd, &ev) != 0)
         return SMIPC_ESYS;
     srv->conns[srv->nconns++] = c;
     c->link.load = &srv->load;
@@ -111,7 +128,7 @@ void smipc_conn_remove_at(smipc_server *srv, size_t i)
     memmove(&srv->conns[i], &srv->conns[i + 1], (srv->nconns - i - 1) * sizeof c);
     srv->nconns--;
     publish_load(srv);
-    epoll_ctl(srv->recv_epfd, EPOLL_CTL_DEL, c->link.rx.data_efd, NULL);
+    epoll_ctl(srv->recv_epfd, EPOLL_CTL_DEL, c->link.rx.data_fd, NULL);
     epoll_ctl(srv->thread_epfd, EPOLL_CTL_DEL, c->ctl_fd, NULL);
     /* Mark it so a sender still holding a reference stops at once, and tell the client
      * now: the receive view may keep the socket open a little longer. */

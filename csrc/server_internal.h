@@ -25,7 +25,7 @@ struct smipc_conn {
     _Atomic int refs; /* the table holds one, the receive view one, each sender one */
     struct smipc_call_lock send_lock;
     int ctl_fd;
-    int efds[4];
+    int wake_fds[4]; /* our ends: c2s data, c2s room, s2c data, s2c room */
     void *map;
     size_t map_size;
     pid_t pid;
@@ -85,8 +85,11 @@ struct smipc_server {
 };
 
 /* server_conn.c */
+/* A new connection with its segment and wake-up channels; *memfd and peer_fds (the
+ * client's ends: c2s data, c2s room, s2c data, s2c room) are for the welcome, then the
+ * caller closes them. On failure nothing is left open. */
 int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *memfd,
-                      struct smipc_conn **out);
+                      int peer_fds[4], struct smipc_conn **out);
 void smipc_conn_ref(struct smipc_conn *c);
 void smipc_conn_unref(struct smipc_conn *c);
 /* Under srv->lock: the index of a connection, or -1. */

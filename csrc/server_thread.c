@@ -83,6 +83,7 @@ static void welcome_init(struct smipc_welcome *w, int status)
     w->magic = SMIPC_MAGIC;
     w->version = SMIPC_PROTOCOL_VERSION;
     w->status = status;
+    w->sys_errno = status == SMIPC_ESYS ? errno : 0;
     w->server_pid = (uint32_t)getpid();
 }
 
@@ -104,8 +105,8 @@ static size_t live_clients(smipc_server *srv)
 static void welcome_client(smipc_server *srv, struct smipc_pending *p)
 {
     struct smipc_conn *c;
-    int memfd = -1;
-    int rc = smipc_conn_create(srv, p->fd, p->pid, p->uid, &memfd, &c);
+    int memfd, peer_fds[4];
+    int rc = smipc_conn_create(srv, p->fd, p->pid, p->uid, &memfd, peer_fds, &c);
     if (rc) {
         reply(p->fd, rc == SMIPC_ENOMEM ? SMIPC_ENOMEM : SMIPC_ESYS);
         pending_drop(srv, p, 1);
@@ -119,7 +120,7 @@ static void welcome_client(smipc_server *srv, struct smipc_pending *p)
     w.ring_packets = srv->params.ring_packets;
     w.max_message_size = srv->params.max_message_size;
     w.segment_size = c->map_size;
-    int fds[SMIPC_WELCOME_FDS] = {memfd, c->efds[0], c->efds[1], c->efds[2], c->efds[3]};
+    int fds[SMIPC_WELCOME_FDS] = {memfd, peer_fds[0], peer_fds[1], peer_fds[2], peer_fds[3]};
     /* Listed before the client hears back: once its connect returns, the server's
      * client list includes it. The socket now belongs to the connection. */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = tagged(TAG_CONN, c->id)};
@@ -133,7 +134,8 @@ static void welcome_client(smipc_server *srv, struct smipc_pending *p)
     pthread_mutex_unlock(&srv->lock);
     if (!rc)
         rc = smipc_ctl_send(p->fd, &w, sizeof w, fds, SMIPC_WELCOME_FDS);
-    close(memfd);
+    for (int i = 0; i < SMIPC_WELCOME_FDS; i++)
+        close(fds[i]); /* the client has its copies; ours would only keep its ends alive */
     if (!rc) {
         atomic_fetch_add(&srv->accepted, 1);
         smipc_conn_unref(c);

@@ -8,6 +8,8 @@
 
 /* The shared segment of a client's connection. */
 void *smipc_testing_client_segment(smipc_client *cli, size_t *size);
+/* The client's ends of its wake-up channels: c2s data, c2s room, s2c data, s2c room. */
+void smipc_testing_client_wake_fds(smipc_client *cli, int fds[4]);
 /* The shared segment of the server's connection to a client, or NULL. */
 void *smipc_testing_server_segment(smipc_server *srv, smipc_client_id id, size_t *size);
 

@@ -1,4 +1,4 @@
-/* Spinning, sleeping on descriptors and eventfd signals. */
+/* Spinning, sleeping on descriptors, and the wake-ups that end a sleep. */
 #include "wait.h"
 
 #include "clock.h"
@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define SPIN_START_NS 20000
@@ -110,20 +111,42 @@ void smipc_efd_drain(int efd)
     SMIPC_UNUSED(n);
 }
 
-int smipc_sleep2(int efd, int ctl_fd, int64_t deadline, int *efd_left)
+/* MSG_DONTWAIT and MSG_NOSIGNAL hold for this call whatever the descriptor's flags: a
+ * peer can make neither block nor raise SIGPIPE. A full queue means a wake-up is already
+ * waiting there, and a peer that closed its end is gone (the control socket says so). */
+void smipc_wake_send(int fd)
 {
-    struct pollfd p[2] = {{.fd = efd, .events = POLLIN}, {.fd = ctl_fd, .events = POLLIN}};
+    char one = 1;
+    ssize_t n = send(fd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    SMIPC_UNUSED(n);
+}
+
+/* Bounded: a peer that floods datagrams only makes us wake again, never stay here. */
+void smipc_wake_drain(int fd)
+{
+    char buf[64];
+    for (int i = 0; i < 64; i++)
+        if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) < 0)
+            break;
+}
+
+int smipc_sleep2(int wake_fd, int ctl_fd, int64_t deadline, int *fd_left)
+{
+    struct pollfd p[2] = {{.fd = wake_fd, .events = POLLIN}, {.fd = ctl_fd, .events = POLLIN}};
     int n = poll(p, ctl_fd >= 0 ? 2 : 1, smipc_poll_ms(deadline));
     if (n < 0)
         return errno == EINTR ? SMIPC_OK : SMIPC_ESYS;
     /* After the handshake nothing travels on the control socket: any event is a goodbye. */
     if (ctl_fd >= 0 && p[1].revents)
         return SMIPC_ECLOSED;
+    /* A wake-up socket in error or hung up would read as ready for ever: the peer broke it */
+    if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+        return SMIPC_ECLOSED;
     if (p[0].revents & POLLIN) {
-        if (efd_left)
-            *efd_left = 1;
+        if (fd_left)
+            *fd_left = 1;
         else
-            smipc_efd_drain(efd);
+            smipc_wake_drain(wake_fd);
     }
     return SMIPC_OK;
 }

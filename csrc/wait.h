@@ -36,13 +36,19 @@ void smipc_spin_learn(struct smipc_spin *s, int64_t waited_ns);
  * the very process it waits for, and the first to spin starves the rest. */
 int smipc_spin_worthwhile(uint32_t clients);
 
-/* Sleeps until efd or ctl_fd (-1: none) is readable or the deadline passes.
+/* Sleeps until wake_fd or ctl_fd (-1: none) is readable or the deadline passes.
  * Returns SMIPC_OK (woken or timed out: callers re-check), SMIPC_ECLOSED (anything on
- * ctl_fd: the peer hung up), or SMIPC_ESYS. Drains efd, or with efd_left sets *efd_left
+ * ctl_fd: the peer hung up), or SMIPC_ESYS. Drains wake_fd, or with fd_left sets *fd_left
  * and leaves that to the caller: draining before its next wait takes a system call off
  * the way from the wake-up to the answer. */
-int smipc_sleep2(int efd, int ctl_fd, int64_t deadline, int *efd_left);
+int smipc_sleep2(int wake_fd, int ctl_fd, int64_t deadline, int *fd_left);
 
+/* Wake-ups between processes: our end of a datagram socket pair shared with no one (an
+ * eventfd's file, shared with the peer, could be set blocking by the peer). */
+void smipc_wake_send(int fd);
+void smipc_wake_drain(int fd);
+
+/* Wake-ups inside this process: an eventfd of our own. */
 void smipc_efd_signal(int efd);
 void smipc_efd_drain(int efd);
 

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* [0]: 64-byte packets with checksums; [1]: 512-byte packets without */
 static const uint32_t packet_sizes[2] = {64, 512};
 static void *maps[2];
-static int efds[4];
+static struct smipc_seg_params params[2];
+static int prod_fds[4], cons_fds[4]; /* the two ends of each wake-up socket pair */
 
 static void setup(void)
 {
@@ -43,6 +44,7 @@ static void setup(void)
         return;
     for (int v = 0; v < 2; v++) {
         struct smipc_seg_params p = {packet_sizes[v], COUNT, v ? 0 : SMIPC_SEG_CHECKSUM, MAX_MSG};
+        params[v] = p;
         int memfd;
         size_t map_size;
         int rc = smipc_segment_create(&p, 1, &memfd, &maps[v], &map_size);
@@ -52,8 +54,13 @@ static void setup(void)
         }
         close(memfd);
     }
-    for (int i = 0; i < 4; i++)
-        efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    for (int i = 0; i < 4; i++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+            abort();
+        prod_fds[i] = sv[0];
+        cons_fds[i] = sv[1];
+    }
 }
 
 struct reader {
@@ -85,8 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rh->packet_size = packet_sizes[variant];
     }
     struct smipc_link prod, cons;
-    smipc_link_init(&prod, map, 0, efds, -1);
-    smipc_link_init(&cons, map, 1, efds, -1);
+    smipc_link_init(&prod, map, &params[variant], 0, prod_fds, -1);
+    smipc_link_init(&cons, map, &params[variant], 1, cons_fds, -1);
     static unsigned char msg[MAX_MSG], out[MAX_MSG + 16];
     /* messages sent and not yet received, as (length, seed) */
     unsigned sent_len[64], sent_seed[64], head = 0, tail = 0;

@@ -13,14 +13,14 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 struct pair {
     void *map;
     size_t size;
-    int efds[4];
+    int srv_fds[4], cli_fds[4]; /* the two ends of each wake-up socket pair */
     struct smipc_link srv, cli; /* cli sends on ring 0, srv receives it */
     uint32_t ps, count;
 };
@@ -32,10 +32,14 @@ static struct pair *pair_new(uint32_t ps, uint32_t count, uint64_t max, int chec
     int memfd;
     assert_smipc_ok(smipc_segment_create(&params, 1, &memfd, &p->map, &p->size));
     close(memfd);
-    for (int i = 0; i < 4; i++)
-        p->efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    smipc_link_init(&p->srv, p->map, 1, p->efds, -1);
-    smipc_link_init(&p->cli, p->map, 0, p->efds, -1);
+    for (int i = 0; i < 4; i++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+        p->srv_fds[i] = sv[0];
+        p->cli_fds[i] = sv[1];
+    }
+    smipc_link_init(&p->srv, p->map, &params, 1, p->srv_fds, -1);
+    smipc_link_init(&p->cli, p->map, &params, 0, p->cli_fds, -1);
     p->ps = ps;
     p->count = count;
     return p;
@@ -45,8 +49,10 @@ static void pair_free(struct pair *p)
 {
     smipc_link_release(&p->srv);
     smipc_link_release(&p->cli);
-    for (int i = 0; i < 4; i++)
-        close(p->efds[i]);
+    for (int i = 0; i < 4; i++) {
+        close(p->srv_fds[i]);
+        close(p->cli_fds[i]);
+    }
     munmap(p->map, p->size);
     free(p);
 }
