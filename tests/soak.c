@@ -1037,5 +1037,8 @@ int main(int argc, char **argv)
               atomic_load(&sh->hangs) || fs != fe || fb != fa || msgs == 0;
     rmdir(dir);
     printf("soak: %s\n", bad ? "FAILED" : "passed");
+    fflush(stdout);
+    free(running);
+    free(stops);
     return bad;
 }
