@@ -38,8 +38,10 @@ struct smipc_ring_hdr {
     alignas(SMIPC_CACHELINE) _Atomic uint32_t rx_waiting;
     /* producer-written */
     alignas(SMIPC_CACHELINE) _Atomic uint32_t next; /* next packet seq the producer writes */
-    _Atomic uint32_t turn;                          /* transfer id of the next message */
-    _Atomic uint32_t aborted;                       /* last transfer id the producer gave up */
+    _Atomic uint32_t turn; /* transfer id of the next message (low 32 bits) */
+    /* the last transfer the producer gave up, counted in 64 bits (packets carry the low
+     * 32): compared as a plain number, it never wraps */
+    _Atomic uint64_t aborted;
     /* producer sets before sleeping for room; consumer clears when it wakes it */
     alignas(SMIPC_CACHELINE) _Atomic uint32_t tx_waiting;
     _Atomic uint32_t free; /* wake the producer once front reaches this seq (hysteresis) */

@@ -97,7 +97,7 @@ static void wake_consumer(struct smipc_link *l)
     }
 }
 
-static void put_packet(struct smipc_link *l, uint32_t tid, uint32_t npk, uint32_t index,
+static void put_packet(struct smipc_link *l, uint64_t tid, uint32_t npk, uint32_t index,
                        uint64_t total, const unsigned char *data, uint32_t size)
 {
     struct smipc_ring *r = &l->tx;
@@ -105,14 +105,14 @@ static void put_packet(struct smipc_link *l, uint32_t tid, uint32_t npk, uint32_
     unsigned char *dst = (unsigned char *)(h + 1);
     uint32_t crc = 0;
     if (l->checksum) {
-        struct crc_fields f = {size, tid, npk, index, total};
+        struct crc_fields f = {size, (uint32_t)tid, npk, index, total};
         crc = smipc_crc32c_copy(dst, data, size, smipc_crc32c(0, &f, sizeof f));
     } else if (size) {
         smipc_copy(dst, data, size);
     }
     h->size = size;
     h->checksum = crc;
-    h->transfer_id = tid;
+    h->transfer_id = (uint32_t)tid;
     h->packet_count = npk;
     h->packet_index = index;
     h->total_size = total;
@@ -198,7 +198,7 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
     }
 }
 
-static void abort_transfer(struct smipc_link *l, uint32_t tid)
+static void abort_transfer(struct smipc_link *l, uint64_t tid)
 {
     /* Published before any packet of the next transfer (release), so the consumer that
      * sees the next transfer also sees this one was given up. */
@@ -229,7 +229,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
     const uint32_t ps = l->tx.packet_size, count = l->tx.count;
     /* max_message_size / packet_size < 2^32 was checked when the server was opened */
     const uint32_t npk = len ? (uint32_t)((len + ps - 1) / ps) : 1;
-    const uint32_t tid = l->tx_tid;
+    const uint64_t tid = l->tx_tid;
     const unsigned char *p = buf;
     for (uint32_t i = 0; i < npk; i++) {
         /* A message that fits the ring goes only once all of it has room: a timeout
@@ -252,7 +252,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
         p += size;
     }
     l->tx_tid = tid + 1;
-    atomic_store_explicit(&l->tx.hdr->turn, l->tx_tid, memory_order_relaxed);
+    atomic_store_explicit(&l->tx.hdr->turn, (uint32_t)l->tx_tid, memory_order_relaxed);
     wake_consumer(l);
     SMIPC_STAT_ADD(l->stats.msgs_out, 1);
     SMIPC_STAT_ADD(l->stats.bytes_out, len);
@@ -299,11 +299,12 @@ static int packet_valid(const struct smipc_link *l, const struct pkt *k)
 
 /* 1 when the producer gave up transfer tid. `aborted` holds the last id it gave up, and
  * it starts a transfer only after finishing or giving up the one before: so an id at or
- * after tid (in wrapping order) means tid was given up too. */
-static int aborted(const struct smipc_link *l, uint32_t tid)
+ * after tid means tid was given up too. In 64 bits, where nothing wraps: compared in
+ * wrapping 32-bit order, the 0 of a connection that never aborted read as "after" every
+ * id from 2^31 on, and the next packet of a half-written message ended it (EPROTO). */
+static int aborted(const struct smipc_link *l, uint64_t tid)
 {
-    uint32_t last = atomic_load_explicit(&l->rx.hdr->aborted, memory_order_acquire);
-    return (int32_t)(last - tid) >= 0;
+    return atomic_load_explicit(&l->rx.hdr->aborted, memory_order_acquire) >= tid;
 }
 
 int smipc_link_rx_ready(const struct smipc_link *l)
@@ -412,14 +413,14 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
             if (!slot_full(&l->rx, l->rx_pos))
                 return SMIPC_AGAIN;
             read_header(slot_at(&l->rx, l->rx_pos), &k);
-            if (!packet_valid(l, &k) || k.index != 0 || k.tid != l->rx_expect)
+            if (!packet_valid(l, &k) || k.index != 0 || k.tid != (uint32_t)l->rx_expect)
                 return SMIPC_EPROTO;
             if (k.total > cap) {
                 *len = (size_t)k.total;
                 return SMIPC_ETOOSMALL;
             }
             p->active = 1;
-            p->tid = k.tid;
+            p->tid = l->rx_expect;
             p->npk = k.npk;
             p->total = k.total;
             p->dst = buf;
@@ -438,9 +439,9 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
                 break;
             }
             read_header(slot_at(&l->rx, l->rx_pos), &k);
-            if (k.tid != p->tid || k.index != p->index) {
+            if (k.tid != (uint32_t)p->tid || k.index != p->index) {
                 /* a new transfer may begin only after the producer aborted this one */
-                if (k.index == 0 && k.tid == p->tid + 1 && aborted(l, p->tid)) {
+                if (k.index == 0 && k.tid == (uint32_t)(p->tid + 1) && aborted(l, p->tid)) {
                     finish_transfer(l);
                     break;
                 }

@@ -24,8 +24,9 @@ struct smipc_ring {
 /* A message being received, possibly across several calls. */
 struct smipc_rx_partial {
     int active;
-    int discard; /* the rest of this transfer is dropped (it could not be kept) */
-    uint32_t tid, npk, index;
+    int discard;  /* the rest of this transfer is dropped (it could not be kept) */
+    uint64_t tid; /* 64 bits here; packets carry the low 32 */
+    uint32_t npk, index;
     uint64_t total, got;
     unsigned char *dst;   /* the caller's buffer, or stash once parked */
     size_t dst_cap;       /* the caller's capacity, while dst is the caller's */
@@ -49,11 +50,13 @@ struct smipc_link {
     uint64_t max_message_size;
     _Atomic int state;
     /* producer side, under the sender's lock */
-    uint32_t tx_pos, tx_seq, tx_tid;
+    uint32_t tx_pos, tx_seq;
+    uint64_t tx_tid;       /* transfer ids count in 64 bits: the 32 in a packet wrap harmlessly */
     uint32_t tx_unchecked; /* packets published since we last looked for a sleeping consumer */
     struct smipc_spin tx_spin;
     /* consumer side, under the receiver's lock */
-    uint32_t rx_pos, rx_seq, rx_expect;
+    uint32_t rx_pos, rx_seq;
+    uint64_t rx_expect;    /* the id of the next transfer, 64 bits like tx_tid */
     uint32_t rx_unchecked; /* packets freed since we last looked for a sleeping producer */
     uint32_t check_every;  /* packets between those looks inside one message (ring / 4) */
     int rx_fd_left;        /* our data eventfd woke us and is not drained yet */

@@ -286,7 +286,7 @@ static void test_aborted_transfer_is_never_delivered(void **state)
      * next transfer begin: hide the abort until the consumer has taken what is there */
     th_fill(in, 1000, 15);
     assert_status(smipc_link_send(&p->cli, in, 1000, soon(5)), SMIPC_ETIMEDOUT);
-    uint32_t gave_up = atomic_load(&p->srv.rx.hdr->aborted);
+    uint64_t gave_up = atomic_load(&p->srv.rx.hdr->aborted);
     atomic_store(&p->srv.rx.hdr->aborted, 0);
     len = sizeof out;
     assert_int_equal(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_AGAIN);
@@ -331,6 +331,46 @@ static void test_two_aborts_in_a_row(void **state)
     assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
     assert_true(len == 100 && th_check(out, 100, 18));
     pair_free(p);
+}
+
+/* Transfer ids from just below 2^31 and just below 2^32 on: messages that stream through
+ * the ring (the consumer meets each one half-written) and one given up in between all
+ * cross the boundary. The producer's and consumer's counters are set directly. */
+static void stream_across_ids(uint64_t first)
+{
+    struct pair *p = pair_new(64, 4, 1 << 20, 1);
+    p->cli.tx_tid = first;
+    p->srv.rx_expect = first;
+    enum { LEN = 1000 }; /* 16 packets through a 4-packet ring */
+    unsigned char in[LEN], out[LEN];
+    for (uint64_t i = 0; i < 6; i++) {
+        if (i == 3) { /* given up: nobody reads, the streamed send times out */
+            th_fill(in, LEN, 99);
+            assert_status(smipc_link_send(&p->cli, in, LEN, soon(5)), SMIPC_ETIMEDOUT);
+        }
+        th_fill(in, LEN, first + i);
+        struct streamer s = {p, in, LEN, -99};
+        pthread_t t;
+        pthread_create(&t, NULL, stream_send, &s);
+        size_t got = LEN;
+        int rc;
+        while ((rc = smipc_link_recv_some(&p->srv, out, LEN, &got)) == SMIPC_AGAIN)
+            assert_true(smipc_link_wait_rx(&p->srv, soon(10000)) == SMIPC_OK);
+        pthread_join(t, NULL);
+        assert_smipc_ok(s.rc);
+        assert_smipc_ok(rc);
+        assert_int_equal(got, LEN);
+        assert_true(th_check(out, LEN, first + i));
+    }
+    assert_true(p->cli.tx_tid > first + 6); /* the boundary was crossed */
+    pair_free(p);
+}
+
+static void test_transfer_ids_wrap(void **state)
+{
+    (void)state;
+    stream_across_ids(((uint64_t)1 << 31) - 3);
+    stream_across_ids(((uint64_t)1 << 32) - 3);
 }
 
 /* Sends a valid 3-packet message, lets `corrupt` damage the first packet the consumer
@@ -521,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_parked_transfer_resumes_in_another_buffer),
         cmocka_unit_test(test_aborted_transfer_is_never_delivered),
         cmocka_unit_test(test_two_aborts_in_a_row),
+        cmocka_unit_test(test_transfer_ids_wrap),
         cmocka_unit_test(test_hostile_headers_are_eproto),
         cmocka_unit_test(test_every_single_bit_flip_is_caught),
         cmocka_unit_test(test_no_checksum_mode_delivers),
