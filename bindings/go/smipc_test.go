@@ -1,0 +1,354 @@
+package smipc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Generous: the machine running the tests may be loaded.
+const wait = 20 * time.Second
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "smipc-go-test")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("SMIPC_DIR", dir) // names of these tests live here alone
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func name(t *testing.T) string { return fmt.Sprintf("go-%d-%s", os.Getpid(), t.Name()) }
+
+// payload depends on (size, seed) everywhere, so damage anywhere shows.
+func payload(size, seed int) []byte {
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte(seed*31 + i*7 + i/251)
+	}
+	return b
+}
+
+func listen(t *testing.T, cfg *Config) *Server {
+	t.Helper()
+	srv, err := Listen(name(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func dial(t *testing.T) *Client {
+	t.Helper()
+	cli, err := Dial(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// echo serves count messages back to their senders.
+func echo(srv *Server, count int) chan error {
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < count; i++ {
+			msg, err := srv.Recv(wait)
+			if err == nil {
+				err = srv.Send(msg.Client, msg.Data, wait)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+func TestEchoEverySize(t *testing.T) {
+	srv := listen(t, nil)
+	sizes := []int{0, 1, 4095, 4096, 4097, 100000, 3 << 20}
+	done := echo(srv, len(sizes))
+	cli := dial(t)
+	for i, size := range sizes {
+		data := payload(size, i)
+		if err := cli.Send(data, wait); err != nil {
+			t.Fatal(err)
+		}
+		back, err := cli.Recv(wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(back, data) {
+			t.Fatalf("%d bytes came back as %d different bytes", size, len(back))
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMessagesKnowTheirClient(t *testing.T) {
+	srv := listen(t, nil)
+	a, b := dial(t), dial(t)
+	if a.ID() == b.ID() {
+		t.Fatalf("two clients with id %d", a.ID())
+	}
+	ids, err := srv.Clients()
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("clients %v, %v", ids, err)
+	}
+	if err := b.Send([]byte("from b"), wait); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := srv.Recv(wait)
+	if err != nil || msg.Client != b.ID() || string(msg.Data) != "from b" {
+		t.Fatalf("got %+v, %v", msg, err)
+	}
+	n, err := srv.Broadcast([]byte("all"), wait)
+	if err != nil || n != 2 {
+		t.Fatalf("broadcast reached %d: %v", n, err)
+	}
+	for _, c := range []*Client{a, b} {
+		if got, err := c.Recv(wait); err != nil || string(got) != "all" {
+			t.Fatalf("client %d got %q, %v", c.ID(), got, err)
+		}
+	}
+}
+
+func TestNoServer(t *testing.T) {
+	_, err := Dial(name(t), wait)
+	var e *Error
+	if !errors.Is(err, ErrNotFound) || !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &e) ||
+		e.Status != -6 {
+		t.Fatalf("dial with no server: %v", err)
+	}
+	if want := "no live server with that name"; !bytes.Contains([]byte(err.Error()), []byte(want)) {
+		t.Fatalf("%q does not say %q", err, want)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	if _, err := srv.Recv(0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("recv with nothing queued, 0: %v", err)
+	}
+	start := time.Now()
+	_, err := cli.Recv(50 * time.Millisecond)
+	var e *Error
+	if !errors.Is(err, ErrTimeout) || !errors.As(err, &e) || e.Status != -1 || !e.Timeout() {
+		t.Fatalf("recv with nothing queued, 50 ms: %v", err)
+	}
+	if time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("gave up after %v, before its timeout", time.Since(start))
+	}
+}
+
+func TestNameAlreadyServed(t *testing.T) {
+	listen(t, nil)
+	_, err := Listen(name(t), nil)
+	if !errors.Is(err, ErrExists) || !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second server of one name: %v", err)
+	}
+	if _, err := Listen("no spaces allowed", nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad name: %v", err)
+	}
+}
+
+func TestMessageTooLarge(t *testing.T) {
+	srv := listen(t, &Config{MaxMessageSize: 1000, PacketSize: 256})
+	cli := dial(t)
+	if err := cli.Send(make([]byte, 1001), wait); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("1001 bytes past a 1000-byte limit: %v", err)
+	}
+	cfg, err := cli.Config()
+	if err != nil || cfg.MaxMessageSize != 1000 || cfg.PacketSize != 256 {
+		t.Fatalf("client sees %+v, %v", cfg, err)
+	}
+	if err := cli.Send(make([]byte, 1000), wait); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := srv.Recv(wait); err != nil || len(msg.Data) != 1000 {
+		t.Fatalf("the 1000 bytes: %d, %v", len(msg.Data), err)
+	}
+}
+
+func TestBufferTooSmallKeepsTheMessage(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	data := payload(5000, 3)
+	if err := cli.Send(data, wait); err != nil {
+		t.Fatal(err)
+	}
+	small := make([]byte, 4999)
+	_, _, err := srv.RecvInto(small, wait)
+	var e *Error
+	if !errors.Is(err, ErrTooSmall) || !errors.As(err, &e) || e.Needed != 5000 {
+		t.Fatalf("5000 bytes into 4999: %v", err)
+	}
+	room := make([]byte, 6000)
+	from, n, err := srv.RecvInto(room, wait)
+	if err != nil || from != cli.ID() || !bytes.Equal(room[:n], data) {
+		t.Fatalf("the message after ErrTooSmall: %d bytes from %d, %v", n, from, err)
+	}
+	if err := srv.Send(from, data, wait); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.RecvInto(small, wait); !errors.Is(err, ErrTooSmall) {
+		t.Fatalf("client, 5000 bytes into 4999: %v", err)
+	}
+	if n, err := cli.RecvInto(room, wait); err != nil || !bytes.Equal(room[:n], data) {
+		t.Fatalf("client, the message after ErrTooSmall: %d, %v", n, err)
+	}
+}
+
+func TestUseAfterClose(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	cli.Close()
+	if err := cli.Send([]byte("x"), wait); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+	if _, err := cli.Recv(0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("recv after close: %v", err)
+	}
+	if err := cli.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	srv.Close()
+	if _, err := srv.Recv(0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("server recv after close: %v", err)
+	}
+	if _, err := srv.Clients(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("clients after close: %v", err)
+	}
+	// the name is free again
+	again, err := Listen(name(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+}
+
+// Close from one goroutine while others are blocked on the same handle: they return
+// ErrClosed, and nothing runs on a freed handle (go test -race watches too).
+func TestCloseWhileBlocked(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	idle, err := Listen(name(t)+"-idle", nil) // a server nobody talks to
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	var started sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		started.Add(2)
+		go func() { started.Done(); _, err := idle.Recv(-1); errs <- err }()
+		go func() { started.Done(); _, err := cli.Recv(-1); errs <- err }()
+	}
+	started.Wait()
+	// a round trip on another connection while four goroutines are blocked
+	other := dial(t)
+	done := echo(srv, 1)
+	if err := other.Send([]byte("ping"), wait); err != nil {
+		t.Fatal(err)
+	}
+	if back, err := other.Recv(wait); err != nil || string(back) != "ping" {
+		t.Fatalf("round trip: %q, %v", back, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("a blocked call returned before close: %v", err)
+	default:
+	}
+	cli.Close()
+	idle.Close()
+	for i := 0; i < 4; i++ {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("a blocked call ended with %v, not ErrClosed", err)
+			}
+		case <-time.After(wait):
+			t.Fatal("a call blocked on a closed handle did not return")
+		}
+	}
+}
+
+func TestManyGoroutinesShareAClient(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	const senders, each = 4, 200
+	var wg sync.WaitGroup
+	for g := 0; g < senders; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := cli.Send([]byte(fmt.Sprintf("%d %d", g, i)), wait); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(g)
+	}
+	next := make([]int, senders)
+	for k := 0; k < senders*each; k++ {
+		msg, err := srv.Recv(wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, i int
+		if _, err := fmt.Sscanf(string(msg.Data), "%d %d", &g, &i); err != nil || i != next[g] {
+			t.Fatalf("message %q out of order (want %d from %d)", msg.Data, next[g], g)
+		}
+		next[g]++
+	}
+	wg.Wait()
+}
+
+func TestConfig(t *testing.T) {
+	def := DefaultConfig()
+	if def.MaxClients != 64 || def.PacketSize != 4096 || def.RingPackets != 64 ||
+		def.MaxMessageSize != 64<<20 || def.NoChecksum {
+		t.Fatalf("defaults %+v", def)
+	}
+	srv := listen(t, &Config{MaxClients: 1, NoChecksum: true})
+	got, err := srv.Config()
+	if err != nil || got.MaxClients != 1 || !got.NoChecksum || got.PacketSize != 4096 {
+		t.Fatalf("server config %+v, %v", got, err)
+	}
+	dial(t)
+	if _, err := Dial(name(t), wait); !errors.Is(err, ErrFull) {
+		t.Fatalf("a second client of max 1: %v", err)
+	}
+	if fd, err := srv.Fd(); err != nil || fd < 0 {
+		t.Fatalf("fd %d, %v", fd, err)
+	}
+	if Version() == "" {
+		t.Fatal("no version")
+	}
+}
+
+func TestMillis(t *testing.T) {
+	for d, want := range map[time.Duration]int{-1: -1, -time.Hour: -1, 0: 0, 1: 1,
+		time.Millisecond: 1, 1500 * time.Microsecond: 2, 1 << 62: 1<<31 - 1} {
+		if got := millis(d); got != want {
+			t.Errorf("millis(%v) = %d, want %d", d, got, want)
+		}
+	}
+}
