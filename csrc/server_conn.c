@@ -92,7 +92,8 @@ static void publish_load(smipc_server *srv)
     uint32_t n = (uint32_t)srv->nconns;
     atomic_store_explicit(&srv->load, n, memory_order_relaxed);
     for (size_t i = 0; i < srv->nconns; i++)
-        atomic_store_explicit(&srv->conns[i]->link.tx.hdr->load, n, memory_order_relaxed);
+        if (srv->conns[i]->map) /* a forked child has no segments (MADV_DONTFORK) */
+            atomic_store_explicit(&srv->conns[i]->link.tx.hdr->load, n, memory_order_relaxed);
 }
 
 long smipc_conn_find(smipc_server *srv, smipc_client_id id)

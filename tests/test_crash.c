@@ -470,6 +470,43 @@ static void test_forked_client_handle_is_inert(void **state)
     smipc_server_close(srv);
 }
 
+/* A child may close the server it inherited: with several clients that once wrote the
+ * new client count into each segment, which the child does not have (SIGSEGV). The
+ * parent's server and clients go on untouched. */
+static void test_forked_server_handle_closes_cleanly(void **state)
+{
+    (void)state;
+    const char *name = th_name("forksrv");
+    smipc_server *srv = th_server(name, NULL);
+    smipc_client *a = th_client(name), *b = th_client(name), *c = th_client(name);
+    assert_true(th_clients_become(srv, 3, 5000));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        size_t n;
+        CHILD_CHECK(smipc_server_clients(srv, NULL, 0, &n) == SMIPC_ECLOSED);
+        CHILD_CHECK(smipc_server_send(srv, smipc_client_id_of(a), "evil", 4, 0) == SMIPC_ECLOSED);
+        smipc_server_shutdown(srv);
+        smipc_server_close(srv);
+        _exit(0);
+    }
+    assert_int_equal(th_wait(pid, 10000), 0);
+    smipc_client *clients[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        assert_smipc_ok(smipc_client_send(clients[i], "hi", 2, 1000));
+        char m[4];
+        size_t len = sizeof m;
+        smipc_client_id from;
+        assert_smipc_ok(smipc_server_recv(srv, &from, m, &len, 5000));
+        assert_true(from == smipc_client_id_of(clients[i]) && len == 2);
+        assert_smipc_ok(smipc_server_send(srv, from, "ok", 2, 1000));
+        len = sizeof m;
+        assert_smipc_ok(smipc_client_recv(clients[i], m, &len, 5000));
+        smipc_client_close(clients[i]);
+    }
+    smipc_server_close(srv);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -483,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_stale_name_is_taken_over),
         cmocka_unit_test(test_fork_child_does_not_keep_server_alive),
         cmocka_unit_test(test_forked_client_handle_is_inert),
+        cmocka_unit_test(test_forked_server_handle_closes_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
