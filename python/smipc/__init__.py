@@ -12,11 +12,22 @@ Timeouts are seconds (None: for ever, 0: never block). Errors raise smipc.Error
 subclasses that are also the matching builtins (smipc.Timeout is a TimeoutError, ...).
 A handle inherited across fork() is dead in the child: its calls raise smipc.Closed.
 """
+import sys
+
+from ._smipc_cffi import ffi as _ffi, lib as _lib
+
+# Handles count their calls in flight with single list operations, correct because the
+# GIL applies them one at a time and in order; without a GIL that ordering is not
+# promised. (A free-threaded build keeps the GIL on for smipc's extension unless it is
+# forced off, e.g. with PYTHON_GIL=0, hence the check after importing it.)
+if not getattr(sys, "_is_gil_enabled", lambda: True)():
+    raise ImportError("smipc needs the GIL: this free-threaded Python runs without it "
+                      "(PYTHON_GIL=0 or -X gil=0); run it with the GIL enabled")
+
 from ._core import BytesLike, Client, Message, Server
 from ._errors import (BufferTooSmall, Closed, Error, Exists, Full, InvalidArgument,
                       MessageTooLarge, NoSuchClient, NotFound, OutOfMemory, PermissionDenied,
                       ProtocolError, SystemCallError, Timeout, strerror)
-from ._smipc_cffi import ffi as _ffi, lib as _lib
 from ._version import __version__
 
 _library_version = _ffi.string(_lib.smipc_version()).decode()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Type
+from typing import Dict, Optional, Type
 
 from ._smipc_cffi import ffi, lib
 
@@ -14,7 +14,10 @@ class Error(Exception):
 
 
 class Timeout(Error, TimeoutError):
-    """Nothing to receive, or no room to send, before the timeout."""
+    """Nothing to receive, or no room to send, before the timeout. A broadcast's has
+    ``delivered``, how many clients got the message all the same."""
+
+    delivered: Optional[int] = None
 
 
 class InvalidArgument(Error, ValueError):
@@ -57,7 +60,10 @@ class NoSuchClient(Error, LookupError):
 
 
 class ProtocolError(Error):
-    """The peer broke the protocol (framing, checksum, version); the connection is over."""
+    """The peer broke the protocol (framing, checksum, version); the connection is over.
+    A server's has ``client``, the id of the client it dropped."""
+
+    client: Optional[int] = None
 
 
 class PermissionDenied(Error, PermissionError):

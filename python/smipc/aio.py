@@ -9,69 +9,242 @@ so ``await client.recv()`` and ``async for msg in server`` use no threads and ne
         async for msg in srv:
             await srv.send(msg.client, msg.data)
 
-A send normally completes at once; only when the peer's ring is full does it wait, in the
-loop's default executor, so the event loop never blocks.
+Any number of tasks may wait on one handle: a single reader on its descriptor wakes them
+all, and each tries again. Every call happens once: a receive takes a message only in a
+call that cannot block, so a task cancelled while it waits has taken nothing; a send
+that fits in the ring goes whole or not at all, at once when there is room, else from a
+worker thread that tries again in short slices until there is, and stops at the next
+slice when the task is cancelled (the message is then never sent, or, if the slice in
+progress sent it, the send returns as done). A message larger than the ring streams from
+a worker in one call with the whole timeout, which a cancellation waits for. close()
+wakes every waiting task with Closed and removes the reader before the descriptor goes.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Callable, List, Optional, TypeVar, Union
+import logging
+import math
+import threading
+from typing import Any, AsyncIterator, Callable, List, Optional, Set, TypeVar, Union
 
 from . import _core
 from ._core import BytesLike, Message
-from ._errors import Timeout
+from ._errors import Closed, NoSuchClient, ProtocolError, Timeout
 
 T = TypeVar("T")
 
+log = logging.getLogger("smipc.aio")
 
-async def _readable(fd: int) -> None:
-    loop = asyncio.get_running_loop()
-    ready: "asyncio.Future[None]" = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(fd, wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
+# How long a worker thread's send waits for room before it looks for a cancellation.
+_SLICE = 0.05
 
 
-async def _recv(handle: Any, attempt: Callable[[], T], timeout: Optional[float]) -> T:
-    fd = handle.fileno()
+def _deadline(loop: asyncio.AbstractEventLoop, timeout: Optional[float]) -> Optional[float]:
+    _core._timeout_ms(timeout)  # the same checks and errors as the blocking calls
+    if timeout is None or timeout == math.inf:
+        return None
+    return loop.time() + timeout
 
-    async def until_done() -> T:
+
+class _Readiness:
+    """One reader on a handle's descriptor, registered while any task waits, that wakes
+    every waiting task at once; close() wakes them with Closed."""
+
+    def __init__(self, handle: _core._Handle) -> None:
+        self._handle = handle
+        self._waiters: Set["asyncio.Future[None]"] = set()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._fd: Optional[int] = None
+        self.closed = False
+
+    async def wait(self, loop: asyncio.AbstractEventLoop, timeout: Optional[float]) -> None:
+        """Until the descriptor is readable, timeout seconds pass (None: no limit) or
+        close(); may return spuriously."""
+        if self.closed:
+            raise self._handle._closed()
+        if self._fd is None:
+            self._fd = self._handle.fileno()  # Closed if closed meanwhile
+            loop.add_reader(self._fd, self._wake)
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError("an smipc.aio handle is waited on from two event loops")
+        ready: "asyncio.Future[None]" = loop.create_future()
+        self._waiters.add(ready)
+        timer = None if timeout is None else loop.call_later(timeout, _resolve, ready)
+        try:
+            await ready
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._waiters.discard(ready)
+            if not self._waiters:
+                self._remove_reader()
+
+    def _wake(self) -> None:
+        # Every waiter tries again; the descriptor is level-triggered, so the reader goes
+        # until one of them waits again (it stays readable while a message is queued).
+        waiters, self._waiters = self._waiters, set()
+        self._remove_reader()
+        for w in waiters:
+            _resolve(w)
+
+    def _remove_reader(self) -> None:
+        if self._fd is not None and self._loop is not None:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(self._fd)
+            self._fd = None
+
+    def close(self) -> None:
+        self.closed = True
+        waiters, self._waiters = self._waiters, set()
+        self._remove_reader()
+        for w in waiters:
+            if not w.done():
+                w.set_exception(self._handle._closed())
+
+    @property
+    def loop(self) -> Optional[asyncio.AbstractEventLoop]:
+        return self._loop
+
+
+def _resolve(fut: "asyncio.Future[None]") -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _Async:
+    """What the asyncio client and server share: receiving, sending, closing."""
+
+    sync: _core._Handle
+
+    def _setup(self) -> None:
+        self._ready = _Readiness(self.sync)
+        self._ring_bytes: Optional[int] = None
+
+    async def _receive(self, attempt: Callable[[], T], timeout: Optional[float]) -> T:
+        loop = asyncio.get_running_loop()
+        deadline = _deadline(loop, timeout)
         while True:
+            if self._ready.closed:
+                raise self.sync._closed()
             try:
-                return attempt()  # timeout 0: never blocks the loop
+                return attempt()  # timeout 0: takes a message or nothing, never blocks
             except Timeout:
-                await _readable(fd)  # the descriptor may wake spuriously: try again
+                pass
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                raise Timeout(f"nothing received in {timeout} s")
+            await self._ready.wait(loop, left)
 
-    if timeout is None:
-        return await until_done()
+    async def _send(self, call: Callable[[float], Any], size: int,
+                    timeout: Optional[float]) -> Any:
+        """call(t) sends once with timeout t (seconds); it is never repeated after a try
+        that may have sent anything."""
+        loop = asyncio.get_running_loop()
+        deadline = _deadline(loop, timeout)
+        if self._ring_bytes is None:
+            self._ring_bytes = self.sync._ring_bytes()
+        if size > self._ring_bytes or timeout == 0:
+            # Larger than the ring: it streams, and a timeout would cut it off, so one
+            # call does it all, with the whole timeout.
+            if timeout == 0:
+                return call(0)
+            return await _in_worker(loop, lambda: call(math.inf if timeout is None
+                                                        else timeout), None)
+        try:
+            return call(0)  # fits: sent whole, or nothing at all
+        except Timeout:
+            pass
+        return await _in_worker(loop, None, _Sliced(call, deadline, loop))
+
+    def close(self) -> None:
+        """Closes the handle: tasks waiting on it raise Closed, the reader goes, and
+        calls running in worker threads are woken (they raise Closed)."""
+        loop = self._ready.loop
+        if loop is not None and not loop.is_closed() and _running_loop() is not loop:
+            try:
+                loop.call_soon_threadsafe(self.close)  # the reader belongs to that loop
+                return
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+        self._ready.close()  # before the descriptor goes with the handle
+        self.sync.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.sync.closed
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
     try:
-        return await asyncio.wait_for(until_done(), timeout)
-    except asyncio.TimeoutError:
-        raise Timeout(f"nothing received in {timeout} s") from None
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
-async def _send(call: Callable[[Optional[float]], Any], timeout: Optional[float]) -> Any:
+class _Sliced:
+    """A send of a message that fits the ring, from a worker thread: waits for room in
+    slices of _SLICE seconds (each try sends the whole message or nothing) and stops at
+    the next slice once cancelled."""
+
+    def __init__(self, call: Callable[[float], Any], deadline: Optional[float],
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.call, self.deadline, self.loop = call, deadline, loop
+        self.cancelled = threading.Event()
+        self.sent = False
+
+    def __call__(self) -> Any:
+        while not self.cancelled.is_set():
+            t = _SLICE
+            if self.deadline is not None:
+                t = min(t, max(0.0, self.deadline - self.loop.time()))
+            try:
+                result = self.call(t)
+            except Timeout:
+                if self.deadline is not None and self.loop.time() >= self.deadline:
+                    raise
+                continue
+            self.sent = True
+            return result
+        return None
+
+
+async def _in_worker(loop: asyncio.AbstractEventLoop, whole: Optional[Callable[[], Any]],
+                     sliced: Optional[_Sliced]) -> Any:
+    fn = whole if sliced is None else sliced
+    assert fn is not None
+    work = loop.run_in_executor(None, fn)
     try:
-        return call(0)
-    except Timeout:
-        if timeout == 0:
-            raise
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, call, timeout)
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        # The work cannot be taken back from the thread: wait for it to stop (at its
+        # next slice), so nothing is sent after this task has been told it was not.
+        if sliced is not None:
+            sliced.cancelled.set()
+        try:
+            result = await _wait_uncancellable(work)
+        except Exception:
+            raise asyncio.CancelledError() from None
+        if sliced is None or sliced.sent:
+            return result  # it went before the cancellation could stop it
+        raise
 
 
-class Client:
+async def _wait_uncancellable(fut: "asyncio.Future[Any]") -> Any:
+    while True:
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            if fut.done():
+                return fut.result()
+
+
+class Client(_Async):
     """An asyncio client. Make one with ``await Client.connect(name)``."""
 
     def __init__(self, client: _core.Client) -> None:
-        self.sync = client
+        self.sync: _core.Client = client
+        self._setup()
 
     @classmethod
     async def connect(cls, name: Union[str, bytes], *, timeout: Optional[float] = None
@@ -86,13 +259,13 @@ class Client:
         return self.sync.id
 
     async def recv(self, timeout: Optional[float] = None) -> bytes:
-        return await _recv(self.sync, lambda: self.sync.recv(timeout=0), timeout)
+        """The next message from the server. Raises Timeout, Closed."""
+        return await self._receive(lambda: self.sync.recv(timeout=0), timeout)
 
     async def send(self, data: BytesLike, timeout: Optional[float] = None) -> None:
-        await _send(lambda t: self.sync.send(data, timeout=t), timeout)
-
-    def close(self) -> None:
-        self.sync.close()
+        """Sends one message to the server, once. Raises Timeout, Closed."""
+        src, n = _core._readable(data)
+        await self._send(lambda t: self.sync.send(src, timeout=t), n, timeout)
 
     async def __aenter__(self) -> "Client":
         return self
@@ -104,31 +277,64 @@ class Client:
         return self._messages()
 
     async def _messages(self) -> AsyncIterator[bytes]:
+        """Every message from the server until this client is closed; Closed when the
+        server goes."""
         while True:
-            yield await self.recv()
+            try:
+                msg = await self.recv()
+            except Closed:
+                if self._ready.closed:
+                    return
+                raise
+            yield msg
 
 
-class Server:
+class Server(_Async):
     """An asyncio server; takes the same arguments as smipc.Server."""
 
     def __init__(self, name: Union[str, bytes], **config: Any) -> None:
-        self.sync = _core.Server(name, **config)
+        self.sync: _core.Server = _core.Server(name, **config)
+        self._setup()
+
+    @property
+    def name(self) -> Union[str, bytes]:
+        return self.sync.name
 
     async def recv(self, timeout: Optional[float] = None) -> Message:
-        return await _recv(self.sync, lambda: self.sync.recv(timeout=0), timeout)
+        """The next message from any client. Raises Timeout, Closed, and ProtocolError
+        (with .client) once for a client that broke the protocol and was dropped."""
+        return await self._receive(lambda: self.sync.recv(timeout=0), timeout)
 
     async def send(self, client: int, data: BytesLike, timeout: Optional[float] = None) -> None:
-        await _send(lambda t: self.sync.send(client, data, timeout=t), timeout)
+        """Sends one message to one client, once. Raises NoSuchClient, Closed, Timeout."""
+        src, n = _core._readable(data)
+        await self._send(lambda t: self.sync.send(client, src, timeout=t), n, timeout)
 
     async def broadcast(self, data: BytesLike, timeout: Optional[float] = None) -> int:
-        delivered: int = await _send(lambda t: self.sync.broadcast(data, timeout=t), timeout)
+        """Sends to every connected client, once each, all within timeout; returns how
+        many got it. A client with no room in time makes it raise Timeout with
+        ``.delivered``; clients that left meanwhile are not counted."""
+        src, n = _core._readable(data)
+        ids = self.sync.clients()
+        results = await asyncio.gather(
+            *(self._send(lambda t, c=c: self.sync.send(c, src, timeout=t), n, timeout)
+              for c in ids), return_exceptions=True)
+        delivered = sum(1 for r in results if r is None)
+        failures = [r for r in results
+                    if isinstance(r, BaseException) and not isinstance(r, (Closed, NoSuchClient))]
+        for r in failures:
+            if not isinstance(r, Exception):
+                raise r  # CancelledError, KeyboardInterrupt
+        if failures:
+            exc = failures[0]
+            exc.delivered = delivered  # type: ignore[attr-defined]
+            raise exc
+        if self.sync.closed:
+            raise self.sync._closed()
         return delivered
 
     def clients(self) -> List[int]:
         return self.sync.clients()
-
-    def close(self) -> None:
-        self.sync.close()
 
     async def __aenter__(self) -> "Server":
         return self
@@ -140,5 +346,17 @@ class Server:
         return self._messages()
 
     async def _messages(self) -> AsyncIterator[Message]:
+        """Every message from every client, until the server is closed. A client that
+        breaks the protocol is dropped (and logged), and the others are served on."""
         while True:
-            yield await self.recv()
+            try:
+                msg = await self.recv()
+            except ProtocolError as e:
+                log.warning("smipc server %r: dropped client %s: %s", self.sync.name,
+                            e.client, e)
+                continue
+            except Closed:
+                if self._ready.closed:
+                    return
+                raise
+            yield msg

@@ -121,48 +121,29 @@ def test_handle_inherited_across_fork_is_dead_in_the_child(smipc_server, smipc_n
         assert smipc_server.recv(timeout=5).data == b"still here"
 
 
-def test_close_while_another_thread_waits(smipc_server, smipc_name):
-    cli = smipc.Client(smipc_name, timeout=5)
-    done = threading.Event()
-
-    def waiter():
-        try:
-            cli.recv(timeout=2)
-        except smipc.Error:
-            pass
-        done.set()
-
-    t = threading.Thread(target=waiter)
-    t.start()
-    time.sleep(0.05)  # not synchronisation: the close below is safe either way
-    cli.close()  # deferred until the receive returns: no crash, no use after free
-    assert cli.closed
-    smipc_server.send(cli.id, b"wake", timeout=5)
-    t.join(timeout=10)
-    assert done.is_set()
-    with pytest.raises(smipc.Closed):
-        cli.recv(timeout=0)
-
-
 def test_close_races_calls_in_flight(smipc_server, smipc_name):
     # Calls in flight are counted without a lock: close() while four threads send as fast
     # as they can must end every thread with Closed (no crash, no hang, no other error),
     # destroy the handle once the last call returned, and lose none of the messages whose
-    # send succeeded.
+    # send returned before close() began. (A send still copying its message when close()
+    # wakes everything may return before the server, told of the close, has drained the
+    # ring, or after: that one message may or may not arrive.)
     for _ in range(10):
         cli = smipc.Client(smipc_name, timeout=5)
         go = threading.Barrier(5)
         sent, errors, received = [], [], [0]
+        done = [0] * 4  # sends returned so far, per thread
         draining = threading.Event()
         draining.set()
 
-        def sender():
+        def sender(k):
             ok = 0
             go.wait()
             try:
                 while True:
                     cli.send(b"race", timeout=10)
                     ok += 1
+                    done[k] = ok
             except smipc.Closed:
                 sent.append(ok)
             except Exception as e:  # anything else fails the test below
@@ -177,7 +158,7 @@ def test_close_races_calls_in_flight(smipc_server, smipc_name):
                 assert m.client == cli.id and m.data == b"race"
                 received[0] += 1
 
-        threads = [threading.Thread(target=sender, daemon=True) for _ in range(4)]
+        threads = [threading.Thread(target=sender, args=(k,), daemon=True) for k in range(4)]
         drainer = threading.Thread(target=drain, daemon=True)
         drainer.start()
         for t in threads:
@@ -186,15 +167,16 @@ def test_close_races_calls_in_flight(smipc_server, smipc_name):
         deadline = time.monotonic() + 10
         while received[0] < 200 and time.monotonic() < deadline:
             time.sleep(0.001)  # until the four are well under way (a count, with a deadline)
+        before = sum(done)
         cli.close()
         for t in threads:
             t.join(timeout=20)
         assert not any(t.is_alive() for t in threads)
         assert errors == [] and len(sent) == 4
-        assert cli.closed and cli._h is None and cli._in_flight == []
+        assert cli.closed and cli._h is None and len(cli._calls) == 1  # no call counted in
         deadline = time.monotonic() + 10
-        while received[0] < sum(sent) and time.monotonic() < deadline:
+        while received[0] < before and time.monotonic() < deadline:
             time.sleep(0.01)  # waiting for a count, with a deadline
         draining.clear()
         drainer.join(timeout=10)
-        assert received[0] == sum(sent)
+        assert before <= received[0] <= sum(sent)
