@@ -3,6 +3,9 @@
 #include "helpers.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -130,6 +133,56 @@ static void test_poll_wakes_across_processes(void **state)
     smipc_server_close(srv);
 }
 
+struct blocked_recv {
+    smipc_server *srv;
+    smipc_client *cli;
+    _Atomic pid_t tid;
+    int rc;
+    char msg[8];
+    size_t len;
+};
+
+static void *recv_forever(void *p)
+{
+    struct blocked_recv *b = p;
+    atomic_store(&b->tid, (pid_t)syscall(SYS_gettid));
+    b->len = sizeof b->msg;
+    smipc_client_id from;
+    b->rc = b->cli ? smipc_client_recv(b->cli, b->msg, &b->len, -1)
+                   : smipc_server_recv(b->srv, &from, b->msg, &b->len, -1);
+    return NULL;
+}
+
+/* Asking for the descriptor while another thread sits in a receive that waits for ever
+ * returns at once (it used to wait for that receive's lock), and the descriptor still
+ * works: readable, and the blocked receive gets the message. */
+static void test_fd_while_a_receive_blocks(void **state)
+{
+    (void)state;
+    const char *name = th_name("fdblk");
+    smipc_server *srv = th_server(name, NULL);
+    smipc_client *cli = th_client(name);
+    for (int side = 0; side < 2; side++) {
+        struct blocked_recv b = {.srv = srv, .cli = side ? NULL : cli};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, recv_forever, &b), 0);
+        assert_true(th_thread_sleeps(&b.tid, 10000));
+        int fd = side ? smipc_server_fd(srv) : smipc_client_fd(cli);
+        assert_true(fd >= 0);
+        if (side)
+            assert_smipc_ok(smipc_client_send(cli, "up", 2, 1000));
+        else
+            assert_smipc_ok(smipc_server_send(srv, smipc_client_id_of(cli), "down", 4, 1000));
+        assert_true(readable(fd, 5000));
+        pthread_join(t, NULL);
+        assert_smipc_ok(b.rc);
+        assert_true(side ? b.len == 2 && !memcmp(b.msg, "up", 2)
+                         : b.len == 4 && !memcmp(b.msg, "down", 4));
+    }
+    smipc_client_close(cli);
+    smipc_server_close(srv);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -138,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_client_fd_follows_the_queue),
         cmocka_unit_test(test_server_fd_follows_every_client),
         cmocka_unit_test(test_poll_wakes_across_processes),
+        cmocka_unit_test(test_fd_while_a_receive_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
