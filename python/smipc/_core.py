@@ -185,6 +185,12 @@ class _Handle:
     def _shutdown(self, h: Any) -> None:
         raise NotImplementedError
 
+    def fileno(self) -> int:
+        raise NotImplementedError
+
+    def _ring_bytes(self) -> int:
+        raise NotImplementedError
+
     def close(self) -> None:
         """Closes the handle: every call blocked on it in another thread wakes and raises
         Closed, and the handle is destroyed when the last of them returns (at once when

@@ -315,10 +315,13 @@ class Server(_Async):
         many got it. A client with no room in time makes it raise Timeout with
         ``.delivered``; clients that left meanwhile are not counted."""
         src, n = _core._readable(data)
-        ids = self.sync.clients()
-        results = await asyncio.gather(
-            *(self._send(lambda t, c=c: self.sync.send(c, src, timeout=t), n, timeout)
-              for c in ids), return_exceptions=True)
+
+        def to(client: int) -> Callable[[float], None]:
+            return lambda t: self.sync.send(client, src, timeout=t)
+
+        results = await asyncio.gather(*(self._send(to(c), n, timeout)
+                                         for c in self.sync.clients()),
+                                       return_exceptions=True)
         delivered = sum(1 for r in results if r is None)
         failures = [r for r in results
                     if isinstance(r, BaseException) and not isinstance(r, (Closed, NoSuchClient))]

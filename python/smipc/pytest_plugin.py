@@ -15,8 +15,9 @@ the ``pytest11`` entry point when smipc is installed; else ``-p smipc.pytest_plu
 Fixtures:
   smipc_name    a server name no other test uses, in a runtime directory of its own
   smipc_server  a smipc.Server on smipc_name, closed after the test
-  smipc_spawn   starts fn(*args) in a new process ("spawn": nothing inherited); returns a
-                handle with .join(timeout) -> exit code; leftovers are killed after the test
+  smipc_spawn   starts fn(*args) in a new process ("spawn": nothing inherited), which may
+                start processes itself; returns a handle with .join(timeout) -> exit
+                code; leftovers are killed after the test
 """
 from __future__ import annotations
 
@@ -77,7 +78,9 @@ def smipc_spawn() -> Iterator[Callable[..., SpawnedProcess]]:
 
     def spawn(fn: Callable[..., Any], *args: Any) -> SpawnedProcess:
         env = {k: v for k, v in os.environ.items() if k.startswith("SMIPC_")}
-        p = ctx.Process(target=_run, args=(fn, env, args), daemon=True)
+        # Not daemonic: fn may start processes of its own (a daemonic process may not);
+        # the fixture kills whatever is still running after the test instead.
+        p = ctx.Process(target=_run, args=(fn, env, args))
         p.start()
         started.append(SpawnedProcess(p))
         return started[-1]

@@ -69,3 +69,21 @@ def connect_without_descriptors(name: str) -> None:
         assert isinstance(e, OSError) and e.errno == errno.EMFILE, e
         sys.exit(0)
     sys.exit("connected without descriptors")
+
+
+def _child_echo(name: str) -> None:
+    echo_client(name, [10, 5000])
+
+
+def start_own_children(name: str, n: int) -> None:
+    """Starts n processes of its own, each an echo client of name (a daemonic process
+    could not)."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    children = [ctx.Process(target=_child_echo, args=(name,)) for _ in range(n)]
+    for c in children:
+        c.start()
+    for c in children:
+        c.join(60)
+    if [c.exitcode for c in children] != [0] * n:
+        sys.exit(f"children exited {[c.exitcode for c in children]}")

@@ -120,3 +120,22 @@ def test_error_messages_are_words():
         assert re.fullmatch(r"[a-z][a-zA-Z0-9 ,_():'/-]+", words), words
     e = smipc.SystemCallError(errno.EMFILE, "x")
     assert e.errno == errno.EMFILE
+
+
+def test_a_broadcast_that_times_out_says_how_many_got_it(smipc_name):
+    with smipc.Server(smipc_name, packet_size=64, ring_packets=2) as srv:
+        with smipc.Client(smipc_name, timeout=5) as full, \
+                smipc.Client(smipc_name, timeout=5) as ready:
+            for _ in range(2):
+                srv.send(full.id, bytes(64), timeout=5)  # full's ring is full
+            with pytest.raises(smipc.Timeout) as info:
+                srv.broadcast(b"news", timeout=0.05)
+            assert info.value.delivered == 1
+            assert ready.recv(timeout=5) == b"news"
+            with pytest.raises(smipc.Timeout):
+                ready.recv(timeout=0)
+
+
+def test_protocol_error_and_timeout_have_their_fields_unset_by_default():
+    assert smipc.ProtocolError("x").client is None
+    assert smipc.Timeout("x").delivered is None

@@ -63,10 +63,12 @@ def test_protocol_error_ends_only_that_client(smipc_server, smipc_name):
                                text=True)
         try:
             assert bad.stdout.readline().startswith("hostile_client: garbage published")
+            [bad_id] = set(smipc_server.clients()) - {honest.id}
             with pytest.raises(smipc.ProtocolError) as info:
                 for _ in range(3):
                     smipc_server.recv(timeout=5)
             assert info.value.status == -11
+            assert info.value.client == bad_id  # which client was dropped
             assert bad.wait(timeout=10) == 0  # it was told: its connection is over
             honest.send(b"unaffected", timeout=5)
             msg = smipc_server.recv(timeout=5)

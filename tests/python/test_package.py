@@ -1,6 +1,8 @@
 """The package itself: version, typing marker, declarations that match the header."""
 import os
 import re
+import subprocess
+import sys
 
 import smipc
 from smipc._smipc_cffi import ffi, lib
@@ -29,3 +31,14 @@ def test_config_struct_layout_is_the_compilers():
     # API mode compiled this against the header: sizes and fields come from the compiler
     assert ffi.sizeof("smipc_server_config") == 4 * 3 + 4 + 8 + 4 + 11 * 4
     assert ffi.typeof("smipc_client_id") is ffi.typeof("uint64_t")
+
+
+def test_refuses_to_import_without_the_gil():
+    # Calls count themselves in flight with list operations that the GIL orders; a
+    # free-threaded Python running without it gets a clear refusal, not races.
+    code = ("import sys; sys._is_gil_enabled = lambda: False\n"
+            "try:\n    import smipc\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "smipc needs the GIL" in out.stdout, out.stdout
