@@ -43,12 +43,34 @@ static void pending_drop(smipc_server *srv, struct smipc_pending *p, int close_f
     free(p);
 }
 
-static void accept_all(smipc_server *srv)
+#define ACCEPT_RETRY_NS 50000000 /* out of descriptors: look at the listener again then */
+
+/* Out of descriptors (or memory), accept fails while the listener stays readable: left
+ * armed it would wake this thread at once, for ever. Disarmed, the connection waits in the
+ * backlog (its connect has a timeout of its own) until the retry. */
+static void accept_later(smipc_server *srv, int64_t *retry_at)
+{
+    struct epoll_event ev = {.events = 0, .data.u64 = tagged(TAG_LISTEN, 0)};
+    if (epoll_ctl(srv->thread_epfd, EPOLL_CTL_MOD, srv->listen_fd, &ev) == 0)
+        *retry_at = smipc_now_ns() + ACCEPT_RETRY_NS;
+}
+
+static void accept_again(smipc_server *srv, int64_t *retry_at)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tagged(TAG_LISTEN, 0)};
+    if (epoll_ctl(srv->thread_epfd, EPOLL_CTL_MOD, srv->listen_fd, &ev) == 0)
+        *retry_at = 0;
+}
+
+static void accept_all(smipc_server *srv, int64_t *retry_at)
 {
     for (;;) {
         int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_later(srv, retry_at);
             return; /* EAGAIN, or a transient error: the listener stays armed */
+        }
         struct ucred cred;
         socklen_t len = sizeof cred;
         struct smipc_pending *p = NULL;
@@ -245,8 +267,20 @@ static void *server_thread(void *arg)
 {
     smipc_server *srv = arg;
     struct epoll_event evs[32];
+    int64_t accept_retry_at = 0; /* listener disarmed until then (accept_later) */
+    pthread_setname_np(pthread_self(), "smipc-server"); /* for ps, gdb and the tests */
     for (;;) {
         int timeout = expire_pending(srv);
+        if (accept_retry_at) {
+            int64_t left = accept_retry_at - smipc_now_ns();
+            if (left <= 0) {
+                accept_again(srv, &accept_retry_at);
+            } else {
+                int ms = (int)((left + 999999) / 1000000);
+                if (timeout < 0 || ms < timeout)
+                    timeout = ms;
+            }
+        }
         int n = epoll_wait(srv->thread_epfd, evs, 32, timeout);
         for (int i = 0; i < n; i++) {
             uint64_t tag = evs[i].data.u64 >> TAG_SHIFT, value = evs[i].data.u64 & TAG_VALUE_MASK;
@@ -254,7 +288,7 @@ static void *server_thread(void *arg)
             case TAG_STOP:
                 return NULL;
             case TAG_LISTEN:
-                accept_all(srv);
+                accept_all(srv, &accept_retry_at);
                 break;
             case TAG_PENDING:
                 on_hello(srv, (struct smipc_pending *)(uintptr_t)value);

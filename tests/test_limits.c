@@ -3,11 +3,16 @@
  * ESYS with errno kept (out of descriptors). */
 #include "helpers.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define NOBODY 65534
@@ -182,6 +187,100 @@ static void test_out_of_descriptors_is_esys_with_errno(void **state)
     smipc_server_close(srv);
 }
 
+/* The server's own thread, found by the name the library gives it. */
+static pid_t server_thread_tid(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    pid_t found = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof comm, f) && strncmp(comm, "smipc-server", 12) == 0)
+            found = (pid_t)atoi(e->d_name);
+        fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* 1 once the thread whose /proc stat file fd is open sleeps ('S'). */
+static int thread_sleeps_at(void *arg)
+{
+    char buf[512];
+    ssize_t n = pread(*(int *)arg, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *end = strrchr(buf, ')');
+    return end && end[1] == ' ' && end[2] == 'S';
+}
+
+static int server_thread_named(void *arg)
+{
+    atomic_store((_Atomic pid_t *)arg, server_thread_tid());
+    return atomic_load((_Atomic pid_t *)arg) != 0;
+}
+
+static int out_of_descriptors_server(void *arg)
+{
+    const char *name = arg;
+    struct rlimit rl = {64, 64};
+    CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    smipc_server *srv;
+    CHILD_OK(smipc_server_open(&srv, name, NULL));
+    _Atomic pid_t tid = 0;
+    CHILD_CHECK(th_eventually(server_thread_named, (void *)&tid, 10000));
+    /* opened now: once descriptors run out, /proc cannot be opened to look at the thread */
+    char stat_path[64];
+    snprintf(stat_path, sizeof stat_path, "/proc/self/task/%d/stat", (int)tid);
+    int stat_fd = open(stat_path, O_RDONLY | O_CLOEXEC);
+    CHILD_CHECK(stat_fd >= 0);
+    int spare[64], n = 0;
+    while (n < 64 && (spare[n] = dup(0)) >= 0)
+        n++;
+    CHILD_CHECK(n > 1 && n < 64);
+    /* a connection waits in the backlog, and accept() has no descriptor to give it */
+    close(spare[--n]);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", th_runtime_dir(), name);
+    int raw = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    CHILD_CHECK(strlen(path) < sizeof sa.sun_path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    CHILD_CHECK(raw >= 0 && connect(raw, (struct sockaddr *)&sa, sizeof sa) == 0);
+    /* the server's thread must go to sleep (it spun at full speed on the listener) */
+    CHILD_CHECK(th_eventually(thread_sleeps_at, &stat_fd, 10000));
+    /* and it serves again once descriptors come back */
+    while (n)
+        close(spare[--n]);
+    smipc_client *cli;
+    CHILD_OK(smipc_client_connect(&cli, name, 10000));
+    CHILD_OK(smipc_client_send(cli, "back", 4, 1000));
+    char b[8];
+    size_t len = sizeof b;
+    smipc_client_id from;
+    CHILD_OK(smipc_server_recv(srv, &from, b, &len, 5000));
+    CHILD_CHECK(len == 4 && from == smipc_client_id_of(cli));
+    smipc_client_close(cli);
+    close(raw);
+    close(stat_fd);
+    smipc_server_close(srv);
+    return 0;
+}
+
+/* accept() failing with EMFILE leaves the listener readable: the server's thread sleeps
+ * until its retry instead of spinning, and accepts again when descriptors come back. */
+static void test_server_out_of_descriptors_sleeps_and_recovers(void **state)
+{
+    (void)state;
+    pid_t pid = th_spawn(out_of_descriptors_server, (void *)th_name("emfile"));
+    assert_int_equal(th_wait(pid, 60000), 0);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -192,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_segment_that_cannot_be_mapped_is_enomem),
 #endif
         cmocka_unit_test(test_out_of_descriptors_is_esys_with_errno),
+        cmocka_unit_test(test_server_out_of_descriptors_sleeps_and_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
