@@ -72,13 +72,17 @@ struct shared {
     /* totals, from every process */
     _Atomic uint64_t msgs, bytes, lost, corrupt, dup, miscounted, failures, hangs;
     _Atomic uint64_t bcasts, bcasts_all, worst_overrun_ms;
+    /* where the time went (for reading the figures, not checked) */
+    _Atomic uint64_t ms_recv, ms_send, ms_bcast, send_timeouts, cli_send_timeouts;
     _Atomic uint32_t finish_clients, finish_server, server_ready, printed;
     /* the server's own figures */
     _Atomic int64_t fds_before_open, fds_start, fds_end, fds_after_close, server_rss_kb;
     _Atomic uint32_t server_drained;
     /* per broadcast: how it went, how many clients the server says got it, how many did */
     _Atomic uint8_t b_outcome[MAX_BCAST];
-    _Atomic uint32_t b_delivered[MAX_BCAST], b_received[MAX_BCAST];
+    _Atomic uint32_t b_delivered[MAX_BCAST], b_received[MAX_BCAST], b_listed[MAX_BCAST];
+    _Atomic uint32_t b_stopped[MAX_BCAST];
+    _Atomic uint32_t nstopped; /* runner: clients stopped now */
     struct life lives[MAX_LIVES];
 };
 
@@ -367,6 +371,8 @@ static int send_direct(struct server *s, uint32_t life, int timeout_ms)
     int64_t t0 = now_ms();
     int rc = smipc_server_send(s->srv, atomic_load(&l->cli_id), s->out, len, timeout_ms);
     overrun("smipc_server_send", timeout_ms, t0, NULL, 0);
+    atomic_fetch_add(&sh->ms_send, (uint64_t)(now_ms() - t0));
+    atomic_fetch_add(&sh->send_timeouts, rc == SMIPC_ETIMEDOUT);
     if (rc == SMIPC_OK) {
         atomic_store(&l->s2c_sent_ok, seq + 1);
         if (fin)
@@ -386,11 +392,15 @@ static void broadcast(struct server *s)
     uint32_t b = s->bnext;
     if (b >= MAX_BCAST)
         return;
-    size_t len = size_of(DIR_BCAST, 0, b), delivered = 0;
+    size_t len = size_of(DIR_BCAST, 0, b), delivered = 0, listed = 0;
     build(s->out, len, K_BCAST, DIR_BCAST, 0, b, b);
+    smipc_server_clients(s->srv, NULL, 0, &listed);
+    atomic_store(&sh->b_listed[b], (uint32_t)listed);
+    atomic_store(&sh->b_stopped[b], atomic_load(&sh->nstopped));
     int64_t t0 = now_ms();
     int rc = smipc_server_broadcast(s->srv, s->out, len, 300, &delivered);
     overrun("smipc_server_broadcast", 300, t0, NULL, 0);
+    atomic_fetch_add(&sh->ms_bcast, (uint64_t)(now_ms() - t0));
     if (rc != SMIPC_OK && rc != SMIPC_ETIMEDOUT && rc != SMIPC_ECLOSED && rc != SMIPC_ENOCLIENT)
         violation(&sh->failures, 1, "smipc_server_broadcast: %s", smipc_strerror(rc));
     atomic_store(&sh->b_delivered[b], (uint32_t)delivered);
@@ -496,6 +506,7 @@ static int server_recv_one(struct server *s, int timeout_ms)
     int64_t t0 = now_ms();
     int rc = smipc_server_recv(s->srv, &from, s->in.p, &len, timeout_ms);
     overrun("smipc_server_recv", timeout_ms, t0, NULL, 0);
+    atomic_fetch_add(&sh->ms_recv, (uint64_t)(now_ms() - t0));
     if (rc == SMIPC_ETOOSMALL) {
         /* it stays queued and comes again (perhaps after other clients' messages: the
          * receive goes round-robin, and its packets may still be on their way) */
@@ -723,6 +734,7 @@ static int client_send(struct client *c, uint8_t *buf, size_t len)
             atomic_fetch_add(&c->l->sent_ok, 1);
             return 0;
         }
+        atomic_fetch_add(&sh->cli_send_timeouts, rc == SMIPC_ETIMEDOUT);
         if (rc != SMIPC_ETIMEDOUT) {
             violation(&sh->failures, 1, "life %u: smipc_client_send: %s", c->life,
                       smipc_strerror(rc));
@@ -961,6 +973,7 @@ int main(int argc, char **argv)
                     stops[i--] = stops[--nstops];
                 }
         }
+        atomic_store(&sh->nstopped, nstops);
         if (now >= next_print) {
             uint64_t m = atomic_load(&sh->msgs);
             printf("soak: %5.1f s  %" PRIu64 " messages (%" PRIu64 "/s)  %.1f MiB  %u lives, "
@@ -1001,7 +1014,15 @@ int main(int argc, char **argv)
                       "life %u: the server sent %" PRIu64 " direct messages, %" PRIu64 " arrived",
                       i, s2c_sent, s2c_got);
     }
-    uint64_t nb = atomic_load(&sh->bcasts);
+    uint64_t nb = atomic_load(&sh->bcasts), partial = 0, partial_listed = 0, partial_got = 0,
+             partial_stopped = 0;
+    for (uint64_t b = 0; b < nb && b < MAX_BCAST; b++)
+        if (atomic_load(&sh->b_outcome[b]) == B_SOME) {
+            partial++;
+            partial_listed += atomic_load(&sh->b_listed[b]);
+            partial_got += atomic_load(&sh->b_delivered[b]);
+            partial_stopped += atomic_load(&sh->b_stopped[b]);
+        }
     for (uint64_t b = 0; b < nb && b < MAX_BCAST; b++)
         if (atomic_load(&sh->b_received[b]) > atomic_load(&sh->b_delivered[b]))
             violation(&sh->miscounted, 1,
@@ -1019,14 +1040,27 @@ int main(int argc, char **argv)
            secs, nclients, nlives, clean, killed, stopped);
     printf("messages: %" PRIu64 " (%.0f per second), bytes: %" PRIu64 "\n", msgs, msgs / secs,
            atomic_load(&sh->bytes));
-    printf("broadcasts: %" PRIu64 ", %" PRIu64 " of them delivered to every client\n", nb,
-           atomic_load(&sh->bcasts_all));
+    printf("broadcasts: %" PRIu64 ", %" PRIu64
+           " of them delivered to every client; the other %" PRIu64
+           " reached %.1f of %.1f listed clients on average, %.1f of them stopped\n",
+           nb, atomic_load(&sh->bcasts_all), partial, partial ? (double)partial_got / partial : 0.0,
+           partial ? (double)partial_listed / partial : 0.0,
+           partial ? (double)partial_stopped / partial : 0.0);
     printf("lost: %" PRIu64 ", corrupt: %" PRIu64 ", duplicated: %" PRIu64
            ", miscounted broadcasts: %" PRIu64 ", failed calls: %" PRIu64 ", hangs: %" PRIu64 "\n",
            atomic_load(&sh->lost), atomic_load(&sh->corrupt), atomic_load(&sh->dup),
            atomic_load(&sh->miscounted), atomic_load(&sh->failures), atomic_load(&sh->hangs));
     printf("worst overrun of a call past its timeout: %" PRIu64 " ms\n",
            atomic_load(&sh->worst_overrun_ms));
+    double ms = (double)(t_clients_done - t0);
+    printf("server's time: %.0f%% receiving, %.0f%% sending (%" PRIu64
+           " sends timed out after 20 ms), %.0f%% broadcasting (%" PRIu64
+           " did not reach every client within 300 ms); client sends that waited 1 s and tried "
+           "again: %" PRIu64 "\n",
+           100 * atomic_load(&sh->ms_recv) / ms, 100 * atomic_load(&sh->ms_send) / ms,
+           atomic_load(&sh->send_timeouts), 100 * atomic_load(&sh->ms_bcast) / ms,
+           atomic_load(&sh->bcasts) - atomic_load(&sh->bcasts_all),
+           atomic_load(&sh->cli_send_timeouts));
     printf("peak RSS: server %" PRId64 " KiB, largest process %ld KiB\n",
            atomic_load(&sh->server_rss_kb), ru.ru_maxrss);
     printf("server descriptors: %" PRId64 " at start, %" PRId64 " at end (%" PRId64
