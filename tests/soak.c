@@ -3,6 +3,7 @@
  * SIGKILLed in the middle of a message and some are stopped (SIGSTOP) for seconds.
  *
  *   soak [--seconds S] [--clients N] [--max-size BYTES] [--seed X]
+ *        [--packet-size BYTES] [--ring-packets N] [--no-checksum]    (the server's limits)
  *
  * Every message says who sent it, its place in its stream and its length, and its bytes
  * are a function of those, so the receiver sees any message lost, duplicated, reordered,
@@ -41,10 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HDR       32u         /* bytes of the header a message carries when it is this long */
-#define MAX_LIVES (1u << 18)  /* client processes in one run */
-#define MAX_BCAST (1u << 20)  /* broadcasts in one run */
-#define RING      (64u << 12) /* the default ring: 64 packets of 4 KiB */
+#define HDR       32u        /* bytes of the header a message carries when it is this long */
+#define MAX_LIVES (1u << 18) /* client processes in one run */
+#define MAX_BCAST (1u << 20) /* broadcasts in one run */
 
 enum kind { K_DATA = 0x4b4f5331, K_BYE, K_FIN, K_BCAST };
 enum dir { DIR_C2S = 1, DIR_S2C, DIR_BCAST };
@@ -90,6 +90,7 @@ static struct shared *sh;
 static const char *name;
 static size_t max_size = 6u << 20;
 static uint64_t seed = 1;
+static smipc_server_config cfg; /* the server's limits: defaults unless told otherwise */
 
 /* ---- message contents ---- */
 
@@ -537,7 +538,7 @@ static int server_main(void)
     s.out = malloc(max_size + HDR);
     rbuf_grow(&s.in, 64u << 10);
     atomic_store(&sh->fds_before_open, count_fds());
-    int rc = smipc_server_open(&s.srv, name, NULL);
+    int rc = smipc_server_open(&s.srv, name, &cfg);
     if (rc != SMIPC_OK) {
         fprintf(stderr, "soak: smipc_server_open: %s\n", smipc_strerror(rc));
         return 1;
@@ -773,7 +774,7 @@ static int client_main(uint32_t life)
     while (!failed && now_ms() < end && !atomic_load(&sh->finish_clients)) {
         size_t len = size_of(DIR_C2S, life, seq);
         build(buf, len, K_DATA, DIR_C2S, life, seq, 0);
-        atomic_store(&c.l->in_big_send, len > RING);
+        atomic_store(&c.l->in_big_send, len > (size_t)cfg.packet_size * cfg.ring_packets);
         failed = client_send(&c, buf, len) != 0;
         atomic_store(&c.l->in_big_send, 0);
         seq++;
@@ -828,7 +829,8 @@ struct stopped {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: soak [--seconds S] [--clients N] [--max-size BYTES] [--seed X]\n");
+    fprintf(stderr, "usage: soak [--seconds S] [--clients N] [--max-size BYTES] [--seed X]\n"
+                    "            [--packet-size BYTES] [--ring-packets N] [--no-checksum]\n");
     exit(2);
 }
 
@@ -836,7 +838,12 @@ int main(int argc, char **argv)
 {
     double seconds = 20;
     unsigned nclients = 32;
+    smipc_server_config_init(&cfg);
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-checksum")) {
+            cfg.flags |= SMIPC_NO_CHECKSUM;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         if (!strcmp(argv[i], "--seconds"))
@@ -847,6 +854,10 @@ int main(int argc, char **argv)
             max_size = (size_t)strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--seed"))
             seed = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--packet-size"))
+            cfg.packet_size = (uint32_t)strtoul(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--ring-packets"))
+            cfg.ring_packets = (uint32_t)strtoul(argv[++i], NULL, 0);
         else
             usage();
     }
@@ -1038,6 +1049,9 @@ int main(int argc, char **argv)
     printf("soak: %.1f s, %u client processes at a time, %u in all: %u ended by themselves, "
            "%u killed (SIGKILL), %u stopped (SIGSTOP) for 0.5-3 s\n",
            secs, nclients, nlives, clean, killed, stopped);
+    printf("rings: %u packets of %u bytes each way, checksums %s; messages 0 B to %zu B\n",
+           cfg.ring_packets, cfg.packet_size, cfg.flags & SMIPC_NO_CHECKSUM ? "off" : "on",
+           max_size);
     printf("messages: %" PRIu64 " (%.0f per second), bytes: %" PRIu64 "\n", msgs, msgs / secs,
            atomic_load(&sh->bytes));
     printf("broadcasts: %" PRIu64 ", %" PRIu64
