@@ -275,8 +275,13 @@ func TestCloseWhileBlocked(t *testing.T) {
 		t.Fatalf("a blocked call returned before close: %v", err)
 	default:
 	}
-	cli.Close()
-	idle.Close()
+	closed := make(chan struct{})
+	go func() { cli.Close(); idle.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(wait):
+		t.Fatal("Close did not return while calls were blocked")
+	}
 	for i := 0; i < 4; i++ {
 		select {
 		case err := <-errs:

@@ -197,8 +197,13 @@ public class SmipcTest {
       check(new String(other.recv(WAIT)).equals("ping"), "round trip while others block");
       t.join();
       check(ends.isEmpty(), "a blocked call returned before close: " + ends.peek());
-      cli.close();
-      idle.close();
+      Thread closer = new Thread(() -> {
+        cli.close();
+        idle.close();
+      });
+      closer.start();
+      closer.join(WAIT);
+      check(!closer.isAlive(), "close() did not return while calls were blocked");
       for (int i = 0; i < 4; i++) {
         Object end = ends.poll(WAIT, TimeUnit.MILLISECONDS);
         check(end instanceof SmipcException && ((SmipcException) end).status() == Status.ECLOSED,
