@@ -62,9 +62,9 @@ class Peer:
         cmd, env = peer_command(lang)
         self.what = f"{lang} {' '.join(args[:1])} {tag}"
         self.err_path = tmp_path / f"{tag}.stderr"
-        self.proc = subprocess.Popen(
-            cmd + args, stdout=subprocess.PIPE, stderr=open(self.err_path, "wb"),
-            env=dict(os.environ, SMIPC_DIR=str(tmp_path), **env))
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(cmd + args, stdout=subprocess.PIPE, stderr=err,
+                                         env=dict(os.environ, SMIPC_DIR=str(tmp_path), **env))
         self.pending = b""
 
     def line(self, timeout=STEP_TIMEOUT):
