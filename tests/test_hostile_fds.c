@@ -1,5 +1,6 @@
 /* What a peer does to the descriptors it was given cannot make our own I/O block, raise a
- * signal or outlast a timeout; and a client takes only the descriptors the protocol says. */
+ * signal or outlast a timeout; a client takes only the descriptors the protocol says, and
+ * what a server rewrites in the segment header after the welcome is never read. */
 #include "helpers.h"
 
 #include "control.h"
@@ -145,13 +146,27 @@ static void test_client_cannot_block_the_server(void **state)
 
 /* ---- a fake server that hands out the wrong kinds of descriptor ---- */
 
-enum { FAKE_PIPE, FAKE_EVENTFD, FAKE_STREAM };
+enum { FAKE_PIPE, FAKE_EVENTFD, FAKE_STREAM, FAKE_SCRIBBLE };
 
 struct fake_server {
     char path[256];
     int listen_fd, kind;
     pthread_t thread;
 };
+
+static void *scribble(void *p)
+{
+    struct smipc_segment_hdr *sh = p;
+    struct smipc_segment_hdr good = *sh;
+    /* rewrite the fields a client once read again after checking them, until told */
+    for (uint32_t i = 0; atomic_load((_Atomic uint32_t *)&sh->magic) == SMIPC_MAGIC; i++) {
+        *(volatile uint32_t *)&sh->stride = i & 1 ? good.stride : 0x7fffffc0u;
+        *(volatile uint64_t *)&sh->ring_offset[1] = i & 1 ? good.ring_offset[1] : 1ull << 40;
+        *(volatile uint32_t *)&sh->ring_packets = i & 1 ? good.ring_packets : 65536;
+        *(volatile uint32_t *)&sh->packet_size = i & 1 ? good.packet_size : 1u << 24;
+    }
+    return NULL;
+}
 
 static void *fake_serve(void *p)
 {
@@ -184,11 +199,19 @@ static void *fake_serve(void *p)
             fds[i] = eventfd(0, 0);
             fds[i + 1] = eventfd(0, 0);
         } else {
-            assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+            int type = f->kind == FAKE_STREAM ? SOCK_STREAM : SOCK_DGRAM;
+            assert_int_equal(socketpair(AF_UNIX, type, 0, pair), 0);
             fds[i] = pair[0];
             fds[i + 1] = pair[1];
+            if (f->kind == FAKE_SCRIBBLE) {
+                assert_int_equal(socketpair(AF_UNIX, type, 0, pair), 0);
+                fds[i + 1] = pair[1];
+            }
         }
     }
+    pthread_t scribbler;
+    if (f->kind == FAKE_SCRIBBLE)
+        assert_int_equal(pthread_create(&scribbler, NULL, scribble, map), 0);
     struct smipc_welcome w = {.magic = SMIPC_MAGIC,
                               .version = SMIPC_PROTOCOL_VERSION,
                               .status = SMIPC_OK,
@@ -202,10 +225,14 @@ static void *fake_serve(void *p)
     smipc_ctl_send(fd, &w, sizeof w, fds, 5);
     for (int i = 0; i < 5; i++)
         close(fds[i]);
-    munmap(map, size);
     /* stay until the client has decided */
     poll(&pf, 1, 10000);
     close(fd);
+    if (f->kind == FAKE_SCRIBBLE) {
+        atomic_store((_Atomic uint32_t *)map, 0);
+        pthread_join(scribbler, NULL);
+    }
+    munmap(map, size);
     return NULL;
 }
 
@@ -247,12 +274,38 @@ static void test_client_refuses_the_wrong_descriptors(void **state)
     }
 }
 
+/* A server that keeps rewriting the segment header while the client connects and talks:
+ * the client checks it once, then finds its rings from the welcome alone (it used to read
+ * the header again, and crashed within about 30 connects). */
+static void test_client_ignores_a_header_rewritten_later(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 60; round++) {
+        struct fake_server f;
+        fake_start(&f, FAKE_SCRIBBLE);
+        smipc_client *cli = NULL;
+        int rc = smipc_client_connect(&cli, f.path, 10000);
+        assert_true(rc == SMIPC_OK || rc == SMIPC_EPROTO);
+        if (cli) {
+            char b[64] = {0};
+            size_t len = sizeof b;
+            for (int i = 0; i < 64; i++) /* the whole ring */
+                assert_smipc_ok(smipc_client_send(cli, b, sizeof b, 0));
+            assert_status(smipc_client_send(cli, b, sizeof b, 0), SMIPC_ETIMEDOUT);
+            assert_status(smipc_client_recv(cli, b, &len, 0), SMIPC_ETIMEDOUT);
+            smipc_client_close(cli);
+        }
+        fake_stop(&f);
+    }
+}
+
 int main(void)
 {
     th_runtime_dir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_cannot_block_the_server),
         cmocka_unit_test(test_client_refuses_the_wrong_descriptors),
+        cmocka_unit_test(test_client_ignores_a_header_rewritten_later),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
