@@ -281,6 +281,49 @@ static void test_server_out_of_descriptors_sleeps_and_recovers(void **state)
     assert_int_equal(th_wait(pid, 60000), 0);
 }
 
+struct fds_arg {
+    int want;
+};
+
+static int fds_back_to(void *arg)
+{
+    return th_count_fds() == ((struct fds_arg *)arg)->want;
+}
+
+static int short_of_descriptors_server(void *arg)
+{
+    const char *name = arg;
+    struct rlimit rl = {64, 64};
+    CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    smipc_server *srv;
+    CHILD_OK(smipc_server_open(&srv, name, NULL));
+    int spare[64], n = 0;
+    while (n < 64 && (spare[n] = dup(0)) >= 0)
+        n++;
+    /* room for the client's socket, the accepted one, the memfd and half a socket pair */
+    for (int i = 0; i < 4; i++)
+        close(spare[--n]);
+    struct fds_arg before = {th_count_fds()};
+    smipc_client *cli = NULL;
+    int rc = smipc_client_connect(&cli, name, 10000);
+    CHILD_CHECK(rc == SMIPC_ESYS && errno == EMFILE); /* the server's errno, carried over */
+    /* the server closes all it made for the refused connection, the memfd included */
+    CHILD_CHECK(th_eventually(fds_back_to, &before, 10000));
+    while (n)
+        close(spare[--n]);
+    smipc_server_close(srv);
+    return 0;
+}
+
+/* A connection the server cannot complete for want of descriptors is refused with
+ * SMIPC_ESYS and the server's errno, and leaves nothing open (its memfd stayed open). */
+static void test_refused_for_descriptors_leaves_nothing_open(void **state)
+{
+    (void)state;
+    pid_t pid = th_spawn(short_of_descriptors_server, (void *)th_name("shortfd"));
+    assert_int_equal(th_wait(pid, 60000), 0);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -292,6 +335,7 @@ int main(void)
 #endif
         cmocka_unit_test(test_out_of_descriptors_is_esys_with_errno),
         cmocka_unit_test(test_server_out_of_descriptors_sleeps_and_recovers),
+        cmocka_unit_test(test_refused_for_descriptors_leaves_nothing_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
