@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -355,5 +356,47 @@ func TestMillis(t *testing.T) {
 		if got := millis(d); got != want {
 			t.Errorf("millis(%v) = %d, want %d", d, got, want)
 		}
+	}
+}
+
+// readable waits for poll-style readiness of fd (select: the standard library has it).
+func readable(t *testing.T, fd int, within time.Duration) bool {
+	t.Helper()
+	var set syscall.FdSet
+	set.Bits[fd/64] |= 1 << (uint(fd) % 64)
+	tv := syscall.NsecToTimeval(int64(within))
+	n, err := syscall.Select(fd+1, &set, nil, nil, &tv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+func TestFdTellsAMessageIsThere(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	fd, err := srv.Fd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Send([]byte("wake"), wait); err != nil {
+		t.Fatal(err)
+	}
+	if !readable(t, fd, wait) {
+		t.Fatal("the server's descriptor stayed quiet with a message queued")
+	}
+	if msg, err := srv.Recv(0); err != nil || string(msg.Data) != "wake" {
+		t.Fatalf("after readiness: %q, %v", msg.Data, err)
+	}
+	cfd, err := cli.Fd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close() // the server gone: the client's descriptor says so too
+	if !readable(t, cfd, wait) {
+		t.Fatal("the client's descriptor stayed quiet after the server closed")
+	}
+	if _, err := cli.Recv(0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("recv after the server closed: %v", err)
 	}
 }
