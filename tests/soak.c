@@ -74,6 +74,7 @@ struct shared {
     _Atomic uint64_t bcasts, bcasts_all, worst_overrun_ms;
     /* where the time went (for reading the figures, not checked) */
     _Atomic uint64_t ms_recv, ms_send, ms_bcast, send_timeouts, cli_send_timeouts;
+    _Atomic int64_t worst_fd_ms;
     _Atomic uint32_t finish_clients, finish_server, server_ready, printed;
     /* the server's own figures */
     _Atomic int64_t fds_before_open, fds_start, fds_end, fds_after_close, server_rss_kb;
@@ -588,8 +589,17 @@ static int server_main(void)
 
 /* ---- a client process ---- */
 
+/* How a client's receiving thread waits. */
+enum recv_mode {
+    RM_TIMED,   /* smipc_client_recv with a 200 ms timeout */
+    RM_FOREVER, /* smipc_client_recv(-1), while the other thread asks for smipc_client_fd */
+    RM_POLL     /* poll() on smipc_client_fd, then smipc_client_recv(0): an event loop */
+};
+
 struct client {
     smipc_client *cli;
+    enum recv_mode mode;
+    int fd;
     uint32_t life;
     struct life *l;
     _Atomic int64_t bye_at; /* when the goodbye went (0: not yet) */
@@ -679,17 +689,41 @@ static int client_got(struct client *c, const uint8_t *m, size_t len)
     return h.kind == K_FIN;
 }
 
+/* 1 when the receiver should give up waiting. */
+static int receiver_gives_up(struct client *c)
+{
+    if (atomic_load(&c->give_up))
+        return 1;
+    int64_t bye = atomic_load(&c->bye_at);
+    if (bye && now_ms() - bye > 60000) {
+        violation(&sh->lost, 1, "life %u: the server's answer to its goodbye never came%s", c->life,
+                  c->mode == RM_POLL ? " (or its descriptor never said so)" : "");
+        return 1;
+    }
+    return 0;
+}
+
 static void *client_receiver(void *arg)
 {
     struct client *c = arg;
     struct rbuf in = {0};
     rbuf_grow(&in, 64u << 10);
+    int timeout = c->mode == RM_TIMED ? 200 : c->mode == RM_FOREVER ? -1 : 0;
     for (;;) {
+        if (c->mode == RM_POLL) {
+            struct pollfd p = {.fd = c->fd, .events = POLLIN};
+            if (poll(&p, 1, 200) == 0) {
+                if (receiver_gives_up(c))
+                    break;
+                continue;
+            }
+        }
         size_t len = in.cap;
         int64_t t0 = now_ms();
         uint32_t stops = atomic_load(&c->l->stops);
-        int rc = smipc_client_recv(c->cli, in.p, &len, 200);
-        overrun("smipc_client_recv", 200, t0, c->l, stops);
+        int rc = smipc_client_recv(c->cli, in.p, &len, timeout);
+        if (timeout >= 0)
+            overrun("smipc_client_recv", timeout, t0, c->l, stops);
         if (rc == SMIPC_ETOOSMALL) {
             if (rbuf_grow(&in, len) != 0) {
                 violation(&sh->corrupt, 1, "life %u: a message of %zu bytes queued", c->life, len);
@@ -698,19 +732,15 @@ static void *client_receiver(void *arg)
             continue; /* the message stays queued */
         }
         if (rc == SMIPC_ETIMEDOUT) {
-            if (atomic_load(&c->give_up))
+            /* (poll: a spurious wake-up, or a message not whole yet) */
+            if (receiver_gives_up(c))
                 break;
-            int64_t bye = atomic_load(&c->bye_at);
-            if (bye && now_ms() - bye > 60000) {
-                violation(&sh->lost, 1, "life %u: the server's answer to its goodbye never came",
-                          c->life);
-                break;
-            }
             continue;
         }
         if (rc != SMIPC_OK) {
-            violation(&sh->failures, 1, "life %u: smipc_client_recv: %s", c->life,
-                      smipc_strerror(rc));
+            if (!atomic_load(&c->give_up)) /* (else the sender shut the handle down) */
+                violation(&sh->failures, 1, "life %u: smipc_client_recv: %s", c->life,
+                          smipc_strerror(rc));
             break;
         }
         atomic_fetch_add(&sh->msgs, 1);
@@ -764,6 +794,11 @@ static int client_main(uint32_t life)
         pause_ms(20);
     }
     atomic_store(&c.l->cli_id, smipc_client_id_of(c.cli));
+    c.mode = (enum recv_mode)(rnd() % 3);
+    if (c.mode == RM_POLL && (c.fd = smipc_client_fd(c.cli)) < 0) {
+        violation(&sh->failures, 1, "life %u: smipc_client_fd: %s", life, smipc_strerror(c.fd));
+        return 1;
+    }
     atomic_store(&c.l->state, L_CONNECTED);
     pthread_t rt;
     if (pthread_create(&rt, NULL, client_receiver, &c) != 0)
@@ -777,6 +812,22 @@ static int client_main(uint32_t life)
         atomic_store(&c.l->in_big_send, len > (size_t)cfg.packet_size * cfg.ring_packets);
         failed = client_send(&c, buf, len) != 0;
         atomic_store(&c.l->in_big_send, 0);
+        if (c.mode == RM_FOREVER && chance(50)) {
+            /* the other thread sits in smipc_client_recv(-1): this must not wait for it */
+            int64_t t0 = now_ms();
+            uint32_t stops = atomic_load(&c.l->stops);
+            int fd = smipc_client_fd(c.cli);
+            overrun("smipc_client_fd while another thread is in smipc_client_recv(-1)", 0, t0, c.l,
+                    stops);
+            int64_t took = now_ms() - t0;
+            int64_t cur = atomic_load(&sh->worst_fd_ms);
+            while (atomic_load(&c.l->stops) == stops && took > cur &&
+                   !atomic_compare_exchange_weak(&sh->worst_fd_ms, &cur, took))
+                ;
+            if (fd < 0)
+                violation(&sh->failures, 1, "life %u: smipc_client_fd: %s", life,
+                          smipc_strerror(fd));
+        }
         seq++;
         atomic_fetch_add(&sh->bytes, len);
         if (chance(300))
@@ -789,8 +840,10 @@ static int client_main(uint32_t life)
         failed = client_send(&c, buf, HDR) != 0;
         atomic_store(&c.bye_at, now_ms());
     }
-    if (failed) /* the receiver may wait for an answer that cannot come */
+    if (failed) { /* the receiver may wait for an answer that cannot come */
         atomic_store(&c.give_up, 1);
+        smipc_client_shutdown(c.cli); /* wakes a smipc_client_recv(-1) */
+    }
     pthread_join(rt, NULL);
     free(buf);
     smipc_client_close(c.cli);
@@ -952,7 +1005,9 @@ int main(int argc, char **argv)
                     }
                 }
                 struct life *l = &sh->lives[v];
-                if (!l->killed && atomic_load(&l->state) == L_CONNECTED) {
+                /* mostly connected ones; now and then one still in its handshake */
+                uint32_t state = atomic_load(&l->state);
+                if (!l->killed && (state == L_CONNECTED || (state == L_STARTING && chance(300)))) {
                     l->killed = 1;
                     killed++;
                     kill(l->pid, SIGKILL);
@@ -1075,6 +1130,9 @@ int main(int argc, char **argv)
            atomic_load(&sh->send_timeouts), 100 * atomic_load(&sh->ms_bcast) / ms,
            atomic_load(&sh->bcasts) - atomic_load(&sh->bcasts_all),
            atomic_load(&sh->cli_send_timeouts));
+    printf("worst smipc_client_fd while another thread waits in smipc_client_recv(-1): %" PRId64
+           " ms\n",
+           atomic_load(&sh->worst_fd_ms));
     printf("peak RSS: server %" PRId64 " KiB, largest process %ld KiB\n",
            atomic_load(&sh->server_rss_kb), ru.ru_maxrss);
     printf("server descriptors: %" PRId64 " at start, %" PRId64 " at end (%" PRId64
