@@ -398,11 +398,16 @@ static void drop_broken(smipc_server *srv, struct smipc_conn *c)
     smipc_server_reap(srv);
 }
 
-/* Reads one message from c, waiting a little for the rest of one already started. */
+/* Reads one message from c, waiting a little for the rest of one already started. One
+ * visit waits at most STALL_NS in all (not per packet: a client dribbling a packet now and
+ * then would hold the receive for as long as it liked), then the transfer is parked and
+ * the round-robin moves on. A client alone is waited for longer, until another joins. */
 static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t cap, size_t *len,
                       struct smipc_lazy_deadline *lazy)
 {
     struct smipc_link *l = &c->link;
+    int64_t visit_end = 0;
+    uint32_t gen = 0;
     for (;;) {
         int rc = smipc_link_recv_some(l, buf, cap, len);
         if (rc == SMIPC_OK || rc == SMIPC_ETOOSMALL)
@@ -415,24 +420,27 @@ static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t
             return SMIPC_AGAIN;
         if (!l->part.active)
             return SMIPC_AGAIN;
-        /* Mid-message: the rest is normally microseconds away. Do not let one slow or
-         * hostile client hold the others up, though: after a short stall, park it. */
         int64_t deadline = smipc_deadline_now(lazy);
-        int64_t now = smipc_now_ns(), until = deadline;
-        pthread_mutex_lock(&srv->lock);
-        int alone = srv->nconns <= 1;
-        pthread_mutex_unlock(&srv->lock);
-        if (!alone && deadline - now > STALL_NS)
-            until = now + STALL_NS;
-        rc = smipc_link_wait_rx(l, until);
-        if (rc == SMIPC_OK)
-            continue;
-        if (rc == SMIPC_ETIMEDOUT) {
-            rc = smipc_link_park(l);
-            if (rc)
-                return rc;
-            return smipc_now_ns() >= deadline ? SMIPC_ETIMEDOUT : SMIPC_AGAIN;
+        int64_t now = smipc_now_ns();
+        if (!visit_end) {
+            visit_end = now + STALL_NS;
+            gen = atomic_load_explicit(&srv->conns_gen, memory_order_acquire);
         }
+        if (now >= visit_end || now >= deadline) {
+            int alone = atomic_load_explicit(&srv->load, memory_order_relaxed) <= 1 &&
+                        atomic_load_explicit(&srv->conns_gen, memory_order_acquire) == gen;
+            if (now < deadline && alone) {
+                visit_end = now + STALL_NS; /* nobody to move on to */
+            } else {
+                rc = smipc_link_park(l);
+                if (rc)
+                    return rc;
+                return now >= deadline ? SMIPC_ETIMEDOUT : SMIPC_AGAIN;
+            }
+        }
+        rc = smipc_link_wait_rx(l, deadline < visit_end ? deadline : visit_end);
+        if (rc == SMIPC_OK || rc == SMIPC_ETIMEDOUT)
+            continue; /* the next turn takes what came, or decides whether to move on */
         if (rc == SMIPC_ECLOSED) {
             smipc_link_discard(l); /* cut off mid-message: never delivered */
             smipc_server_reap(srv);
