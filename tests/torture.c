@@ -2,8 +2,10 @@
  * broadcast or of a send, while its clients are in every state a client can be in:
  * blocked in recv (sleeping, spinning, or in poll() on smipc_client_fd), blocked in send
  * with a full ring in the middle of a multi-packet message, both at once from two
- * threads, receiving slowly, or idle. Each round checks that
- *   - every client's blocked call returns SMIPC_ECLOSED within 1 s of the kill (measured
+ * threads, receiving slowly, idle, or closing and connecting again and again (so some
+ * are in the handshake). Each round checks that
+ *   - every client's blocked call returns SMIPC_ECLOSED (a new connect: SMIPC_ENOTFOUND)
+ *     within 1 s of the kill (measured
  *     per client on CLOCK_MONOTONIC, which every process shares; the worst is printed),
  *     and nothing the dead server had half written arrives, in part or mangled;
  *   - each client process has as many descriptors after smipc_client_close as before it
@@ -40,7 +42,7 @@
 #define PACKET   4096u
 #define PACKETS  8u /* a 32 KiB ring: full soon, most messages span many packets */
 #define MAX_MSG  (512u << 10)
-#define NCLIENTS 11
+#define NCLIENTS 12
 #define HDR      24u
 
 /* What each client does when the server is killed. */
@@ -56,11 +58,13 @@ enum role {
     R_BOTH,       /* one thread blocked in send, another in recv */
     R_IDLE,       /* no call at all until told the server is dead; then recv(-1) */
     R_IDLE_SLEEP, /* the same, never spinning */
+    R_RECONNECT,  /* closes and connects again and again: killed mid-handshake, too */
     R_COUNT
 };
 static const char *role_names[R_COUNT] = {
-    "recv sleeping",     "recv spinning", "poll on fd", "recv 30 ms", "recv slowly",  "send big",
-    "send big sleeping", "send small",    "send+recv",  "idle",       "idle sleeping"};
+    "recv sleeping", "recv spinning", "poll on fd",        "recv 30 ms",
+    "recv slowly",   "send big",      "send big sleeping", "send small",
+    "send+recv",     "idle",          "idle sleeping",     "reconnecting"};
 
 enum phase { P_NONE, P_BROADCAST, P_SEND };
 
@@ -304,6 +308,19 @@ static int client_main(int role, int killed_fd)
         pthread_join(t, NULL);
         break;
     case R_IDLE:
+    case R_RECONNECT:
+        for (;;) {
+            char b[8];
+            size_t len = sizeof b;
+            rc = smipc_client_recv(c.cli, b, &len, 0); /* (ETOOSMALL: a message is queued) */
+            if (rc != SMIPC_OK && rc != SMIPC_ETIMEDOUT && rc != SMIPC_ETOOSMALL)
+                break;
+            smipc_client_close(c.cli);
+            c.cli = NULL;
+            if ((rc = smipc_client_connect(&c.cli, name, 2000)) != SMIPC_OK)
+                break; /* a dead server's name: SMIPC_ENOTFOUND (or ECLOSED mid-handshake) */
+        }
+        break;
     case R_IDLE_SLEEP: {
         char b;
         while (read(killed_fd, &b, 1) < 0 && errno == EINTR)
@@ -373,9 +390,10 @@ static int64_t worst_by_role[R_COUNT];
 static void check_call(int round, int role, int rc, int64_t at, int64_t killed_at,
                        const char *which)
 {
-    if (rc != SMIPC_ECLOSED) {
-        fail("round %d, client '%s'%s: returned %d (%s), not SMIPC_ECLOSED", round,
-             role_names[role], which, rc, smipc_strerror(rc));
+    if (rc != SMIPC_ECLOSED && !(role == R_RECONNECT && rc == SMIPC_ENOTFOUND)) {
+        fail("round %d, client '%s'%s: returned %d (%s), not SMIPC_ECLOSED%s", round,
+             role_names[role], which, rc, smipc_strerror(rc),
+             role == R_RECONNECT ? " or SMIPC_ENOTFOUND" : "");
         return;
     }
     int64_t dt = at - killed_at;
