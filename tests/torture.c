@@ -5,8 +5,8 @@
  * threads, receiving slowly, idle, or closing and connecting again and again (so some
  * are in the handshake). Each round checks that
  *   - every client's blocked call returns SMIPC_ECLOSED (a new connect: SMIPC_ENOTFOUND)
- *     within 1 s of the kill (measured
- *     per client on CLOCK_MONOTONIC, which every process shares; the worst is printed),
+ *     within 1 s of the kill (measured per client on CLOCK_MONOTONIC, which every
+ *     process shares; the worst is printed),
  *     and nothing the dead server had half written arrives, in part or mangled;
  *   - each client process has as many descriptors after smipc_client_close as before it
  *     connected;
