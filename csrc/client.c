@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define CONNECT_ANSWER_MS 250 /* how long a connect with timeout 0 waits for the welcome */
+
 struct smipc_client {
     struct smipc_forkable fork; /* first: the fork handlers cast back to the client */
     struct smipc_link link;
@@ -140,8 +142,11 @@ SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int 
     rc = smipc_ctl_connect(path, deadline, &c->ctl_fd);
     struct smipc_welcome w;
     int fds[SMIPC_WELCOME_FDS];
+    /* Even "never block" must let a live server's thread answer the hello: with timeout 0
+     * a connect waits for nothing else (no full backlog), but for the answer a little. */
     if (!rc)
-        rc = handshake(c->ctl_fd, deadline, &w, fds);
+        rc = handshake(c->ctl_fd, timeout_ms ? deadline : smipc_deadline(CONNECT_ANSWER_MS), &w,
+                       fds);
     if (rc) {
         SMIPC_KEEP_ERRNO(client_free(c));
         return rc;

@@ -479,6 +479,10 @@ static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size
         if (c) {
             rc = serve_conn(srv, c, buf, cap, len, deadline);
             smipc_client_id id = c->id;
+            /* The caller asks again with a larger buffer: that receive is this message's,
+             * not the next client's (a large message would be overtaken every time). */
+            if (rc == SMIPC_ETOOSMALL && srv->rr)
+                srv->rr--;
             if (rc != SMIPC_AGAIN) {
                 if (from && rc != SMIPC_ETIMEDOUT && rc != SMIPC_ENOMEM)
                     *from = id;

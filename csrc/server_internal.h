@@ -71,7 +71,7 @@ struct smipc_server {
     struct smipc_conn **view;
     size_t nview, view_cap;
     uint32_t view_gen;
-    size_t rr; /* round-robin cursor into view */
+    size_t rr; /* round-robin cursor into view: the next to look at */
     /* Eventfds the last wait woke on and left readable (see drain_left), under recv_lock */
     uint64_t efds_left[SMIPC_EVENTS_MAX];
     int nefds_left;

@@ -99,6 +99,9 @@ SMIPC_EXPORT int smipc_server_fd(smipc_server *srv);
 /* The limits this server gives its connections (what cfg asked for, defaults filled). */
 SMIPC_EXPORT int smipc_server_config_of(const smipc_server *srv, smipc_server_config *cfg);
 
+/* SMIPC_ENOTFOUND at once when no live server owns the name. The timeout bounds the
+   handshake; with 0 the connect waits for no full backlog, but still up to 250 ms for a
+   live server's answer. */
 SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int timeout_ms);
 /* NULL is fine. No other call may run on cli meanwhile. */
 SMIPC_EXPORT void smipc_client_close(smipc_client *cli);

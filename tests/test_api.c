@@ -349,6 +349,50 @@ static void test_ids_are_never_reused(void **state)
     smipc_server_close(srv);
 }
 
+/* timeout 0 means no waiting for a busy server, but a live one still gets to answer */
+static void test_connect_with_timeout_0(void **state)
+{
+    (void)state;
+    const char *name = th_name("conn0");
+    smipc_server *srv = th_server(name, NULL);
+    for (int i = 0; i < 20; i++) {
+        smipc_client *cli;
+        assert_smipc_ok(smipc_client_connect(&cli, name, 0));
+        smipc_client_close(cli);
+    }
+    smipc_server_close(srv);
+}
+
+/* The receive after ETOOSMALL is that message's: asking again with a larger buffer must
+ * not move on to the next client (a large message was overtaken by every small one). */
+static void test_toosmall_keeps_the_turn(void **state)
+{
+    (void)state;
+    const char *name = th_name("turn");
+    smipc_server *srv = th_server(name, NULL);
+    smipc_client *a = th_client(name), *b = th_client(name);
+    static char big[100000], buf[100000];
+    th_fill(big, sizeof big, 5);
+    assert_smipc_ok(smipc_client_send(a, big, sizeof big, 5000));
+    for (int i = 0; i < 40; i++)
+        assert_smipc_ok(smipc_client_send(b, "small", 5, 5000));
+    smipc_client_id from;
+    size_t len = 64;
+    int rc;
+    while ((rc = smipc_server_recv(srv, &from, buf, &len, 5000)) == SMIPC_OK) {
+        assert_true(from == smipc_client_id_of(b)); /* B's turn came first: fine */
+        len = 64;
+    }
+    assert_status(rc, SMIPC_ETOOSMALL);
+    assert_true(from == smipc_client_id_of(a) && len == sizeof big);
+    len = sizeof buf;
+    assert_smipc_ok(smipc_server_recv(srv, &from, buf, &len, 5000));
+    assert_true(from == smipc_client_id_of(a) && len == sizeof big && th_check(buf, len, 5));
+    smipc_client_close(a);
+    smipc_client_close(b);
+    smipc_server_close(srv);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -362,6 +406,8 @@ int main(void)
         cmocka_unit_test(test_timeouts_and_sizes),
         cmocka_unit_test(test_efull_refused_client_is_not_listed),
         cmocka_unit_test(test_ids_are_never_reused),
+        cmocka_unit_test(test_connect_with_timeout_0),
+        cmocka_unit_test(test_toosmall_keeps_the_turn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
