@@ -239,6 +239,11 @@ async def _wait_uncancellable(fut: "asyncio.Future[Any]") -> Any:
                 return fut.result()
 
 
+def _close_unwanted(work: "asyncio.Future[_core.Client]") -> None:
+    if not work.cancelled() and work.exception() is None:
+        work.result().close()
+
+
 class Client(_Async):
     """An asyncio client. Make one with ``await Client.connect(name)``."""
 
@@ -251,7 +256,12 @@ class Client(_Async):
                       ) -> "Client":
         loop = asyncio.get_running_loop()
         # The handshake is short, but a busy server could make it wait.
-        cli = await loop.run_in_executor(None, lambda: _core.Client(name, timeout=timeout))
+        work = loop.run_in_executor(None, lambda: _core.Client(name, timeout=timeout))
+        try:
+            cli = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(_close_unwanted)  # connected after all: hang up
+            raise
         return cls(cli)
 
     @property

@@ -87,3 +87,24 @@ def start_own_children(name: str, n: int) -> None:
         c.join(60)
     if [c.exitcode for c in children] != [0] * n:
         sys.exit(f"children exited {[c.exitcode for c in children]}")
+
+
+def send_pending_at_exit(name: str, fills: int, done) -> None:
+    """Fills its ring to the server, leaves an asyncio send of b"LATE" waiting for room
+    (timeout None) when asyncio.run() ends, then sends b"AFTER" on the same connection:
+    the server must get the fills, then b"AFTER", and never b"LATE"."""
+    import asyncio
+    import smipc.aio
+    cli = smipc.Client(name, timeout=10)
+    for _ in range(fills):
+        cli.send(bytes(64), timeout=10)
+
+    async def main() -> None:
+        acli = smipc.aio.Client(cli)
+        asyncio.create_task(acli.send(b"LATE", timeout=None))
+        await asyncio.sleep(0)  # its first turn: no room, so it waits in a worker
+
+    asyncio.run(main())  # cancels the send: must return, and the send must not happen
+    done.set()
+    cli.send(b"AFTER", timeout=30)
+    cli.close()
