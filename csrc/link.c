@@ -207,6 +207,33 @@ static void abort_transfer(struct smipc_link *l, uint64_t tid)
     wake_consumer(l);
 }
 
+static uint32_t packets_of(const struct smipc_link *l, size_t len)
+{
+    return len ? (uint32_t)((len + l->tx.packet_size - 1) / l->tx.packet_size) : 1;
+}
+
+int smipc_link_fits_ring(const struct smipc_link *l, size_t len)
+{
+    return len <= l->max_message_size && len <= (uint64_t)l->tx.packet_size * l->tx.count;
+}
+
+int smipc_link_arm_tx(struct smipc_link *l, size_t len)
+{
+    const uint32_t npk = packets_of(l, len);
+    struct smipc_ring_hdr *h = l->tx.hdr;
+    if (has_room(l, npk))
+        return 1;
+    wake_consumer(l); /* it may sleep on what we published so far */
+    atomic_store_explicit(&h->free, l->tx_seq + npk - l->tx.count, memory_order_relaxed);
+    atomic_store_explicit(&h->tx_waiting, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with the consumer's, as in wait_room */
+    if (has_room(l, npk)) {
+        atomic_store_explicit(&h->tx_waiting, 0, memory_order_relaxed);
+        return 1;
+    }
+    return 0;
+}
+
 int smipc_link_try_send(struct smipc_link *l, const void *buf, size_t len)
 {
     const uint32_t ps = l->tx.packet_size;

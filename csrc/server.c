@@ -571,6 +571,53 @@ static int peer_alive(struct smipc_conn *c)
     return 0;
 }
 
+#define BROADCAST_RECHECK_MS 10 /* a lost wake-up, or a lock another sender held, costs this */
+
+/* One try at a client, never waiting: SMIPC_OK, SMIPC_AGAIN (no room now, or another
+ * thread is sending to it), or why it can never get it. */
+static int broadcast_try(struct smipc_conn *c, const void *buf, size_t len)
+{
+    if (atomic_load(&c->link.state) != SMIPC_LINK_OPEN)
+        return SMIPC_ECLOSED;
+    if (!smipc_call_trylock(&c->send_lock))
+        return SMIPC_AGAIN;
+    int rc = smipc_link_try_send(&c->link, buf, len);
+    if (rc == SMIPC_AGAIN && atomic_load(&c->link.state) != SMIPC_LINK_OPEN)
+        rc = SMIPC_ECLOSED;
+    smipc_call_unlock(&c->send_lock);
+    return rc;
+}
+
+/* Waits until one of the clients still owed the message may have room (or is gone). */
+static int broadcast_wait(struct smipc_conn **owed, size_t n, size_t len, int64_t deadline,
+                          struct pollfd *pfd)
+{
+    int ms = smipc_poll_ms(deadline);
+    if (ms < 0 || ms > BROADCAST_RECHECK_MS)
+        ms = BROADCAST_RECHECK_MS;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct smipc_conn *c = owed[i];
+        if (!smipc_call_trylock(&c->send_lock))
+            continue; /* another sender's: looked at again after the recheck */
+        int ready = smipc_link_arm_tx(&c->link, len);
+        smipc_call_unlock(&c->send_lock);
+        if (ready)
+            return SMIPC_OK;
+        pfd[k++] = (struct pollfd){.fd = c->link.tx.room_fd, .events = POLLIN};
+        pfd[k++] = (struct pollfd){.fd = c->ctl_fd, .events = POLLIN};
+    }
+    if (poll(pfd, k, ms) < 0 && errno != EINTR)
+        return SMIPC_ESYS;
+    for (size_t i = 0; i < k; i += 2)
+        if (pfd[i].revents & POLLIN)
+            smipc_wake_drain(pfd[i].fd);
+    return SMIPC_OK;
+}
+
+/* Every client with room gets the message at once; only the full ones are waited for,
+ * all together, each served as soon as it has room. A message larger than a ring has to
+ * stream: those go to one client after another. */
 SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size_t len,
                                         int timeout_ms, size_t *delivered)
 {
@@ -585,30 +632,84 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
         return SMIPC_EMSGSIZE;
     struct smipc_lazy_deadline deadline = {timeout_ms, 0};
     pthread_mutex_lock(&srv->lock);
-    size_t n = 0;
-    struct smipc_conn **snap = malloc((srv->nconns ? srv->nconns : 1) * sizeof *snap);
-    if (snap)
+    size_t n = 0, cap = srv->nconns ? srv->nconns : 1;
+    struct smipc_conn **snap = malloc(cap * sizeof *snap);
+    struct pollfd *pfd = malloc(2 * cap * sizeof *pfd);
+    if (snap && pfd)
         for (size_t i = 0; i < srv->nconns; i++)
             if (atomic_load(&srv->conns[i]->link.state) == SMIPC_LINK_OPEN) {
                 snap[n++] = srv->conns[i];
                 smipc_conn_ref(srv->conns[i]);
             }
     pthread_mutex_unlock(&srv->lock);
-    if (!snap)
+    if (!snap || !pfd) {
+        free(snap);
+        free(pfd);
         return SMIPC_ENOMEM;
-    size_t ok = 0;
+    }
+    size_t ok = 0, owed = 0;
     int first = SMIPC_OK;
+    /* A client that died and is not reaped yet must not be counted: ask the kernel (one
+     * poll per client; broadcast is not the per-message hot path). */
     for (size_t i = 0; i < n; i++) {
-        /* A client that died and is not reaped yet must not be counted: ask the kernel
-         * (one poll per client; broadcast is not the per-message hot path). */
-        int r = peer_alive(snap[i]) ? send_one(snap[i], buf, len, &deadline) : SMIPC_ECLOSED;
+        struct smipc_conn *c = snap[i];
+        int r = peer_alive(c) ? broadcast_try(c, buf, len) : SMIPC_ECLOSED;
+        if (r == SMIPC_AGAIN) {
+            snap[owed++] = c; /* kept, in order, at the front */
+            continue;
+        }
         if (r == SMIPC_OK)
             ok++;
         else if (r != SMIPC_ECLOSED && !first)
             first = r; /* a client that died meanwhile is not an error, just not counted */
-        smipc_conn_unref(snap[i]);
+        smipc_conn_unref(c);
+    }
+    int fits = n && smipc_link_fits_ring(&snap[0]->link, len);
+    while (owed) {
+        int64_t until = smipc_deadline_now(&deadline);
+        if (!fits) { /* streams: one after another, each until the deadline */
+            for (size_t i = 0; i < owed; i++) {
+                int r = send_one(snap[i], buf, len, &deadline);
+                if (r == SMIPC_OK)
+                    ok++;
+                else if (r != SMIPC_ECLOSED && !first)
+                    first = r;
+                smipc_conn_unref(snap[i]);
+            }
+            break;
+        }
+        if (smipc_now_ns() >= until) {
+            if (!first)
+                first = SMIPC_ETIMEDOUT;
+            while (owed)
+                smipc_conn_unref(snap[--owed]);
+            break;
+        }
+        int r = broadcast_wait(snap, owed, len, until, pfd);
+        if (r && !first)
+            first = r;
+        size_t still = 0;
+        for (size_t i = 0; i < owed; i++) {
+            struct smipc_conn *c = snap[i];
+            int t = peer_alive(c) ? broadcast_try(c, buf, len) : SMIPC_ECLOSED;
+            if (t == SMIPC_AGAIN) {
+                snap[still++] = c;
+                continue;
+            }
+            if (t == SMIPC_OK)
+                ok++;
+            else if (t != SMIPC_ECLOSED && !first)
+                first = t;
+            smipc_conn_unref(c);
+        }
+        owed = still;
+        if (r) {
+            while (owed)
+                smipc_conn_unref(snap[--owed]);
+        }
     }
     free(snap);
+    free(pfd);
     if (delivered)
         *delivered = ok;
     return first;

@@ -2,6 +2,8 @@
  * size, many clients at once, broadcast, and round-robin fairness. */
 #include "helpers.h"
 
+#include <pthread.h>
+
 #include <string.h>
 #include <signal.h>
 #include <unistd.h>
@@ -458,6 +460,71 @@ static void test_quiet_client_is_not_starved(void **state)
     smipc_server_close(srv);
 }
 
+struct bcast {
+    smipc_server *srv;
+    int timeout_ms, rc;
+    size_t delivered;
+};
+
+static void *broadcast_thread(void *p)
+{
+    struct bcast *b = p;
+    b->rc = smipc_server_broadcast(b->srv, "news", 4, b->timeout_ms, &b->delivered);
+    return NULL;
+}
+
+/* One client with a full ring does not hold back the others: they get a broadcast at
+ * once, even one that waits for ever for the full client; a broadcast that times out
+ * still says how many got it. */
+static void test_broadcast_waits_only_for_full_clients(void **state)
+{
+    (void)state;
+    const char *name = th_name("bslow");
+    smipc_server_config cfg;
+    smipc_server_config_init(&cfg);
+    cfg.packet_size = 64;
+    cfg.ring_packets = 8;
+    smipc_server *srv = th_server(name, &cfg);
+    smipc_client *slow = th_client(name), *b = th_client(name), *c = th_client(name);
+    for (int i = 0; i < 8; i++) /* the first in the table: its ring is full */
+        assert_smipc_ok(smipc_server_send(srv, smipc_client_id_of(slow), "x", 1, 1000));
+    struct bcast t = {srv, 100, -99, 99};
+    broadcast_thread(&t);
+    assert_status(t.rc, SMIPC_ETIMEDOUT);
+    assert_int_equal(t.delivered, 2);
+    char m[8];
+    size_t len;
+    smipc_client *fast[2] = {b, c};
+    for (int i = 0; i < 2; i++) {
+        len = sizeof m;
+        assert_smipc_ok(smipc_client_recv(fast[i], m, &len, 1000));
+    }
+    /* waiting for ever for the slow one, the others have it at once */
+    struct bcast forever = {srv, -1, -99, 99};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, broadcast_thread, &forever), 0);
+    for (int i = 0; i < 2; i++) {
+        len = sizeof m;
+        assert_smipc_ok(smipc_client_recv(fast[i], m, &len, 5000));
+        assert_true(len == 4 && !memcmp(m, "news", 4));
+    }
+    /* the slow one reads: the broadcast completes */
+    for (int i = 0; i < 8; i++) {
+        len = sizeof m;
+        assert_smipc_ok(smipc_client_recv(slow, m, &len, 5000));
+    }
+    len = sizeof m;
+    assert_smipc_ok(smipc_client_recv(slow, m, &len, 5000));
+    assert_true(len == 4 && !memcmp(m, "news", 4));
+    pthread_join(th, NULL);
+    assert_smipc_ok(forever.rc);
+    assert_int_equal(forever.delivered, 3);
+    smipc_client_close(slow);
+    smipc_client_close(b);
+    smipc_client_close(c);
+    smipc_server_close(srv);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -467,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_receive_timeouts_in_the_middle_of_messages),
         cmocka_unit_test(test_many_clients_at_once),
         cmocka_unit_test(test_broadcast_reaches_every_client),
+        cmocka_unit_test(test_broadcast_waits_only_for_full_clients),
         cmocka_unit_test(test_round_robin_is_fair_to_flooders),
         cmocka_unit_test(test_quiet_client_is_not_starved),
     };
