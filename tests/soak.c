@@ -14,9 +14,14 @@
  *   - server to client: a message whose smipc_server_send returned OK must reach a client
  *     that was not killed (each leaves with a goodbye answered by the server's last
  *     message, so everything before it is known to have been sent);
- *   - a broadcast that returned OK reached every connected client: a client that sees a
- *     later message from the server without having seen it lost it.
+ *   - a broadcast that returned OK reached every live client: a client that sees a later
+ *     message from the server without having seen it lost it (one that missed someone is
+ *     owed to nobody, and no more clients may get it than *delivered says).
  * A killed client's partial message must never arrive at all: it would show as corrupt.
+ * A call that returns more than 1 s past its own timeout (in a process that was not
+ * stopped meanwhile) is a hang; so is a client that cannot finish within 90 s of the end.
+ * Client threads wait every way the API offers: recv with a timeout, recv(-1), and poll()
+ * on smipc_client_fd; the server's descriptors must be as many at the end as at the start.
  *
  * A test program linked with the public API only (not a `smipc soak` subcommand): the
  * smipc command ships in the Python wheel, and this needs nothing but the library.
@@ -49,7 +54,7 @@
 enum kind { K_DATA = 0x4b4f5331, K_BYE, K_FIN, K_BCAST };
 enum dir { DIR_C2S = 1, DIR_S2C, DIR_BCAST };
 enum outcome { B_UNKNOWN = 0, B_ALL, B_SOME };
-enum life_state { L_STARTING = 0, L_CONNECTED, L_DONE, L_FAILED };
+enum life_state { L_STARTING = 0, L_CONNECTED, L_DONE };
 
 /* One client process's life, written by the client, the server and the runner. */
 struct life {
@@ -65,7 +70,6 @@ struct life {
     uint32_t killed, stopped;      /* runner */
     pid_t pid;                     /* runner */
     int status;                    /* runner: waitpid status */
-    int reaped;                    /* runner */
 };
 
 struct shared {
@@ -992,7 +996,6 @@ int main(int argc, char **argv)
             struct life *l = &sh->lives[running[i]];
             if (waitpid(l->pid, &l->status, WNOHANG) != l->pid)
                 continue;
-            l->reaped = 1;
             for (unsigned j = 0; j < nstops; j++)
                 if (stops[j].life == running[i])
                     stops[j--] = stops[--nstops];
