@@ -63,6 +63,15 @@ check "a 300 KB message comes back intact" cmp -s "$SMIPC_DIR/big" "$SMIPC_DIR/b
 "$smipc" recv echo1 --timeout 0.2 >/dev/null 2>&1
 check "recv with nothing to receive exits 3" test $? = 3
 
+# an option that is not one is a usage error, not a message; after -- it is data
+accepted() { "$smipc" stat echo1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["accepted"])'; }
+before=$(accepted)
+"$smipc" send echo1 --rpely >"$SMIPC_DIR/typo.out" 2>&1
+check "send with a misspelt option exits 2" test $? = 2
+check "and says which option" grep -q 'no option "--rpely"' "$SMIPC_DIR/typo.out"
+check "and sent nothing (it never connected)" test "$(accepted)" = "$before"
+check "send -- DATA sends data that starts with -" test "$("$smipc" send echo1 --reply -- --rpely)" = --rpely
+
 # stat and ls see a connected client
 "$smipc" recv echo1 --count 1 --timeout 10 >/dev/null 2>&1 &
 pids+=($!)
@@ -71,6 +80,32 @@ check "stat prints the server line and the client" bash -c "'$smipc' stat echo1 
 check "stat --json has per-connection counters" bash -c "'$smipc' stat echo1 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); c=d[\"connections\"]; assert len(c)==1 and c[0][\"state\"]==\"open\" and \"bytes_in\" in c[0] and d[\"accepted\"]>=4, d'"
 check "ls shows the server live with its client" bash -c "'$smipc' ls | grep -Eq '^echo1 +live +[^ ]+ +[0-9]+ +1$'"
 check "ls --json is JSON" bash -c "'$smipc' ls --json | python3 -c 'import json,sys; [s] = [s for s in json.load(sys.stdin) if s[\"name\"]==\"echo1\"]; assert s[\"state\"]==\"live\" and s[\"clients\"]==1, s'"
+
+# JSON stays JSON whatever the names and paths hold: a runtime directory with a quote, a
+# backslash, a tab and a byte that is not UTF-8, and a server named by such a path
+odd=$(printf '%s/we"ird\\dir\tx\377' "$SMIPC_DIR")
+mkdir -m 700 "$odd"
+SMIPC_DIR=$odd "$smipc" serve odd1 --quiet >/dev/null 2>&1 &
+pids+=($!)
+SMIPC_DIR=$odd check "a server in an odd directory answers" wait_live odd1
+# (the byte that is not UTF-8 comes out as U+FFFD; Python reads it from the environment
+# as the surrogate U+DCFF)
+cat >"$SMIPC_DIR/ls.py" <<'PY'
+import json, os, sys
+[s] = json.load(sys.stdin)
+want = os.environ["SMIPC_DIR"].replace("\udcff", "\ufffd") + "/odd1"
+assert s["name"] == "odd1" and s["state"] == "live" and s["path"] == want, (s, want)
+PY
+cat >"$SMIPC_DIR/stat.py" <<'PY'
+import json, os, sys
+d = json.load(sys.stdin)
+want = sys.argv[1].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+assert d["name"] == want and d["clients"] == 0, (d["name"], want)
+PY
+SMIPC_DIR=$odd "$smipc" ls --json >"$SMIPC_DIR/ls.json"
+check "ls --json escapes the directory in each path" env SMIPC_DIR="$odd" python3 "$SMIPC_DIR/ls.py" <"$SMIPC_DIR/ls.json"
+"$smipc" stat "$odd/odd1" --json >"$SMIPC_DIR/stat.json"
+check "stat --json escapes a name that is such a path" python3 "$SMIPC_DIR/stat.py" "$odd/odd1" <"$SMIPC_DIR/stat.json"
 
 # a broadcasting hub
 "$smipc" serve hub --broadcast --quiet >/dev/null 2>&1 &

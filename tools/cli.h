@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit codes (documented in `smipc --help` and README). */
 enum {
@@ -27,6 +28,12 @@ int cli_opt(int argc, char **argv, int *i, const char *opt, const char **value);
 int cli_parse_size(const char *s, uint64_t *out);
 /* Seconds (float) to milliseconds, "none"/"-1" meaning for ever; 0 on success. */
 int cli_parse_timeout(const char *s, int *ms);
+/* Writes s as a JSON string, quotes included: '"', '\\' and control characters
+   escaped, bytes that are not UTF-8 written as U+FFFD, so any name or path makes valid
+   JSON. */
+void cli_json_string(FILE *f, const char *s);
+/* 1 when arg looks like an option: starts with '-' and is not "-" alone (stdin). */
+int cli_is_option(const char *arg);
 /* Server limits shared by the commands that open a server. 1 if argv[*i] was one. */
 int cli_server_opt(int argc, char **argv, int *i, smipc_server_config *cfg, int *bad);
 

@@ -7,11 +7,12 @@
 #include <unistd.h>
 
 static const char send_usage[] =
-    "usage: smipc send NAME [DATA|-] [--reply] [--timeout SEC]\n"
+    "usage: smipc send NAME [DATA|-] [--reply] [--timeout SEC] [-- DATA]\n"
     "Sends DATA (or standard input, when DATA is - or missing) as one message to the\n"
     "server NAME. With --reply, waits for one message back and writes it to standard\n"
     "output. --timeout bounds connecting, sending and the reply (default 5 s; none: for\n"
-    "ever).\n";
+    "ever). Anything else that starts with - is a usage error; after --, nothing is an\n"
+    "option (smipc send NAME -- --data).\n";
 
 static const char recv_usage[] =
     "usage: smipc recv NAME [--count N] [--timeout SEC]\n"
@@ -64,18 +65,24 @@ static int recv_any(smipc_client *cli, char **buf, size_t *cap, size_t *len, int
 int cmd_send(int argc, char **argv)
 {
     const char *name = NULL, *data = NULL, *v;
-    int reply = 0, timeout_ms = 5000, bad = 0;
+    int reply = 0, timeout_ms = 5000, bad = 0, options = 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        if (options && !strcmp(argv[i], "--")) {
+            options = 0; /* what follows is NAME and DATA, even if it starts with '-' */
+        } else if (options && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
             fputs(send_usage, stdout);
             return EXIT_OK;
-        } else if (!strcmp(argv[i], "--reply")) {
+        } else if (options && !strcmp(argv[i], "--reply")) {
             reply = 1;
-        } else if (cli_opt(argc, argv, &i, "--timeout", &v)) {
+        } else if (options && cli_opt(argc, argv, &i, "--timeout", &v)) {
             bad |= cli_parse_timeout(v, &timeout_ms) != 0;
-        } else if (!name && argv[i][0] != '-') {
+        } else if (options && cli_is_option(argv[i])) {
+            fprintf(stderr, "smipc send: no option \"%s\" (after --, data may start with -)\n",
+                    argv[i]);
+            bad = 1;
+        } else if (!name) {
             name = argv[i];
-        } else if (name && !data) {
+        } else if (!data) {
             data = argv[i];
         } else {
             bad = 1;

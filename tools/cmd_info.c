@@ -85,12 +85,15 @@ int cmd_ls(int argc, char **argv)
         const char *state = q == SMIPC_OK ? "live" : q == SMIPC_ENOTFOUND ? "stale" : "?";
         char ub[32];
         const char *owner = user_name(st.st_uid, ub, sizeof ub);
-        if (json)
-            printf("%s{\"name\":\"%s\",\"path\":\"%s\",\"state\":\"%s\",\"owner\":\"%s\","
-                   "\"pid\":%u,\"clients\":%u}",
-                   n ? "," : "", e->d_name, path, state, owner, q ? 0 : s.server_pid,
-                   q ? 0 : s.clients);
-        else if (q == SMIPC_OK)
+        if (json) {
+            printf("%s{\"name\":", n ? "," : "");
+            cli_json_string(stdout, e->d_name);
+            printf(",\"path\":");
+            cli_json_string(stdout, path);
+            printf(",\"state\":\"%s\",\"owner\":", state);
+            cli_json_string(stdout, owner);
+            printf(",\"pid\":%u,\"clients\":%u}", q ? 0 : s.server_pid, q ? 0 : s.clients);
+        } else if (q == SMIPC_OK)
             printf("%-32s %-6s %-10s %8u %8u\n", e->d_name, state, owner, s.server_pid, s.clients);
         else
             printf("%-32s %-6s %-10s %8s %8s\n", e->d_name, state, owner, "-", "-");
@@ -132,11 +135,13 @@ int cmd_stat(int argc, char **argv)
     if (rc)
         return cli_fail("stat", name, rc);
     if (json) {
-        printf("{\"name\":\"%s\",\"pid\":%u,\"uptime_s\":%.3f,\"clients\":%u,"
+        printf("{\"name\":");
+        cli_json_string(stdout, name);
+        printf(",\"pid\":%u,\"uptime_s\":%.3f,\"clients\":%u,"
                "\"max_clients\":%u,\"packet_size\":%u,\"ring_packets\":%u,"
                "\"max_message_size\":%llu,\"checksum\":%s,\"accepted\":%llu,\"refused\":%llu,"
                "\"connections\":[",
-               name, s.server_pid, s.uptime_ns / 1e9, s.clients, s.max_clients, s.packet_size,
+               s.server_pid, s.uptime_ns / 1e9, s.clients, s.max_clients, s.packet_size,
                s.ring_packets, (unsigned long long)s.max_message_size,
                s.flags & SMIPC_NO_CHECKSUM ? "false" : "true", (unsigned long long)s.accepted,
                (unsigned long long)s.refused);
