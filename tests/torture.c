@@ -10,6 +10,7 @@
  *     and nothing the dead server had half written arrives, in part or mangled;
  *   - each client process has as many descriptors after smipc_client_close as before it
  *     connected;
+ *   - the killed server leaves nothing in the runtime directory but its socket;
  *   - the name is seen as dead (a connect says SMIPC_ENOTFOUND), the next server takes it
  *     over and serves it, and once that server is closed the runtime directory is empty.
  *     The killed server's socket file is left until then: the README promises that a
@@ -35,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,6 +87,7 @@ struct shared {
 
 static struct shared *sh;
 static char name[64];
+static char dir_path[] = "/tmp/smipc-torture-XXXXXX";
 static uint64_t failures;
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -487,6 +490,15 @@ static void round_once(int round, const char *dir)
         corrupt_total += atomic_load(&s->corrupt);
         got_total += atomic_load(&s->got);
     }
+    /* the killed server left at most its socket behind, nothing else */
+    char path[sizeof dir_path + sizeof name + 1];
+    struct stat st_sock;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int left = dir_entries(dir);
+    if (left > 1 || (left == 1 && (lstat(path, &st_sock) != 0 || !S_ISSOCK(st_sock.st_mode))))
+        fail("round %d: after the kill the runtime directory holds %d files, not just the "
+             "server's socket",
+             round, left);
     /* the name: dead, then taken over and served, then gone */
     smipc_client *cli = NULL;
     int rc = smipc_client_connect(&cli, name, 1000);
@@ -537,8 +549,8 @@ int main(int argc, char **argv)
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED)
         return 2;
-    char dir[] = "/tmp/smipc-torture-XXXXXX";
-    if (!mkdtemp(dir))
+    const char *dir = dir_path;
+    if (!mkdtemp(dir_path))
         return 2;
     setenv("SMIPC_DIR", dir, 1);
     snprintf(name, sizeof name, "torture-%d", (int)getpid());
@@ -568,8 +580,8 @@ int main(int argc, char **argv)
     printf(" ms\n");
     printf("messages received: %" PRIu64 ", mangled or cut short: %" PRIu64 "\n", got_total,
            corrupt_total);
-    printf("runtime directory: empty after each takeover; runner descriptors %d at start, %d at "
-           "end\n",
+    printf("runtime directory: the killed server's socket at most after each kill, empty after "
+           "each takeover; runner descriptors %d at start, %d at end\n",
            fds0, fds1);
     printf("violations: %" PRIu64 "\ntorture: %s\n", failures, failures ? "FAILED" : "passed");
     rmdir(dir);
