@@ -93,7 +93,7 @@ static void wake_consumer(struct smipc_link *l)
     if (atomic_load_explicit(&h->rx_waiting, memory_order_relaxed) &&
         atomic_exchange_explicit(&h->rx_waiting, 0, memory_order_relaxed)) {
         smipc_wake_send(l->tx.data_fd);
-        SMIPC_STAT_ADD(l->stats.wakeups_sent, 1);
+        SMIPC_STAT_ADD_SHARED(l->stats.wakeups_sent, 1);
     }
 }
 
@@ -180,7 +180,7 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
                         : deadline - now > PRODUCER_RECHECK_NS ? now + PRODUCER_RECHECK_NS
                                                                : deadline;
         if (!expired)
-            SMIPC_STAT_ADD(l->stats.sleeps, 1);
+            SMIPC_STAT_ADD_SHARED(l->stats.sleeps, 1);
         rc = smipc_sleep2(l->tx.room_fd, l->ctl_fd, until, NULL);
         if (rc == SMIPC_ECLOSED) {
             int open = SMIPC_LINK_OPEN;
@@ -345,7 +345,7 @@ void smipc_link_wake_producer(struct smipc_link *l)
     if (atomic_load_explicit(&h->tx_waiting, memory_order_relaxed) &&
         atomic_exchange_explicit(&h->tx_waiting, 0, memory_order_relaxed)) {
         smipc_wake_send(l->rx.room_fd);
-        SMIPC_STAT_ADD(l->stats.wakeups_sent, 1);
+        SMIPC_STAT_ADD_SHARED(l->stats.wakeups_sent, 1);
     }
 }
 
@@ -546,7 +546,7 @@ int smipc_link_wait_rx(struct smipc_link *l, int64_t deadline)
         int64_t now = smipc_now_ns();
         int expired = now >= deadline;
         if (!expired)
-            SMIPC_STAT_ADD(l->stats.sleeps, 1);
+            SMIPC_STAT_ADD_SHARED(l->stats.sleeps, 1);
         /* Out of time, drain now: an event loop polling the fd must see it quiet. */
         rc = smipc_sleep2(l->rx.data_fd, l->ctl_fd, expired ? now : deadline,
                           expired ? NULL : &l->rx_fd_left);

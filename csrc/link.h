@@ -33,7 +33,7 @@ struct smipc_rx_partial {
     unsigned char *stash; /* heap copy of a transfer interrupted mid-way */
 };
 
-/* Counters for `smipc stat`; written by one side only, read racily by design. */
+/* Counters for `smipc stat`, read racily by design (see SMIPC_STAT_ADD*). */
 struct smipc_link_stats {
     _Atomic uint64_t msgs_out, bytes_out, msgs_in, bytes_in;
     _Atomic uint64_t sleeps, wakeups_sent, aborts, checksum_failures;
@@ -65,9 +65,14 @@ struct smipc_link {
     struct smipc_link_stats stats;
 };
 
+/* A counter only one side's calls update (under that side's lock): a plain add. */
 #define SMIPC_STAT_ADD(field, n)                                                                   \
     atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n),    \
                           memory_order_relaxed)
+/* A counter both sides update (sleeps, wake-ups: a sender and a receiver thread at once
+ * would lose counts with the plain add); only on paths that make a system call anyway. */
+#define SMIPC_STAT_ADD_SHARED(field, n)                                                            \
+    atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
 
 /* ring 0 carries client->server, ring 1 server->client. wake_fds: this side's ends of the
  * c2s data, c2s room, s2c data, s2c room socket pairs. p was validated by the caller

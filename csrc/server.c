@@ -161,8 +161,11 @@ static int bind_name(smipc_server *srv, const char *dir)
             rc = SMIPC_ESYS;
         else if (bind(srv->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0)
             rc = errno == EACCES ? SMIPC_EACCES : errno == EADDRINUSE ? SMIPC_EEXIST : SMIPC_ESYS;
-        else if (chmod(srv->path, 0600) != 0 || listen(srv->listen_fd, SOMAXCONN) != 0 ||
-                 stat(srv->path, &st) != 0)
+        /* SMIPC_ALLOW_ANY_UID opens the socket itself to everyone: without it the flag did
+         * nothing, the file system refused other users first. The directory still decides
+         * who reaches the socket (the default runtime directory is the owner's alone). */
+        else if (chmod(srv->path, (srv->cfg.flags & SMIPC_ALLOW_ANY_UID) ? 0666 : 0600) != 0 ||
+                 listen(srv->listen_fd, SOMAXCONN) != 0 || stat(srv->path, &st) != 0)
             rc = SMIPC_ESYS;
         else {
             srv->sock_dev = st.st_dev;

@@ -50,7 +50,9 @@ enum smipc_status {
 /* Flags of smipc_server_config.flags. */
 enum smipc_server_flag {
     SMIPC_NO_CHECKSUM = 1u << 0,  /* skip CRC32C on this server's connections */
-    SMIPC_ALLOW_ANY_UID = 1u << 1 /* accept clients of any uid (default: own uid only) */
+    SMIPC_ALLOW_ANY_UID = 1u << 1 /* accept clients of any uid (default: own uid only); the
+                                     socket is then 0666, and its directory decides who
+                                     reaches it (the default runtime directory: the owner) */
 };
 
 SMIPC_EXPORT const char *smipc_strerror(int status); /* never NULL */
