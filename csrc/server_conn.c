@@ -143,6 +143,10 @@ void smipc_server_reap(smipc_server *srv)
 {
     atomic_store(&srv->reap_wanted, 0);
     pthread_mutex_lock(&srv->lock);
+    /* Departed clients whose last messages are still unread stay, so that those are
+     * delivered; but a server that never receives would keep them (their descriptors and
+     * segments) for ever: beyond max_clients of them, the oldest go. */
+    size_t lingering = 0;
     for (size_t i = srv->nconns; i-- > 0;) {
         struct smipc_conn *c = srv->conns[i];
         int st = atomic_load(&c->link.state);
@@ -150,7 +154,8 @@ void smipc_server_reap(smipc_server *srv)
             continue;
         /* Messages sent before the client went are still delivered; a message it was
          * cut off in the middle of is not. */
-        if (st == SMIPC_LINK_GONE && smipc_link_rx_ready(&c->link))
+        if (st == SMIPC_LINK_GONE && smipc_link_rx_ready(&c->link) &&
+            ++lingering <= srv->cfg.max_clients)
             continue;
         smipc_link_discard(&c->link);
         smipc_conn_remove_at(srv, i);

@@ -84,12 +84,46 @@ static void test_in_process_cycles_and_refusals(void **state)
     }
 }
 
+struct fd_bound {
+    int most;
+};
+
+static int fds_at_most(void *arg)
+{
+    return th_count_fds() <= ((struct fd_bound *)arg)->most;
+}
+
+/* A server that only sends, never receives: clients that said something and left are
+ * kept while their messages are unread, but no more than max_clients of them (it kept
+ * every one, with its descriptors and segment, for ever). */
+static void test_send_only_server_lets_departed_clients_go(void **state)
+{
+    (void)state;
+    const char *name = th_name("sendonly");
+    smipc_server_config cfg;
+    smipc_server_config_init(&cfg);
+    cfg.max_clients = 2;
+    smipc_server *srv = th_server(name, &cfg);
+    int before = th_count_fds();
+    for (int i = 0; i < 8; i++) {
+        smipc_client *cli = th_client(name);
+        assert_smipc_ok(smipc_client_send(cli, "unread", 6, 1000));
+        smipc_client_close(cli);
+        assert_true(th_clients_become(srv, 0, 5000));
+    }
+    /* each connection the server keeps holds 5 descriptors: control socket, 4 channels */
+    struct fd_bound b = {before + 2 * 5};
+    assert_true(th_eventually(fds_at_most, &b, 5000));
+    smipc_server_close(srv);
+}
+
 int main(void)
 {
     th_runtime_dir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_close_cycles_leak_nothing),
         cmocka_unit_test(test_in_process_cycles_and_refusals),
+        cmocka_unit_test(test_send_only_server_lets_departed_clients_go),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
