@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -25,7 +26,11 @@ struct smipc_client {
     struct smipc_forkable fork; /* first: the fork handlers cast back to the client */
     struct smipc_link link;
     struct smipc_call_lock send_lock, recv_lock;
-    int ctl_fd, epfd;
+    /* Held while a descriptor is made or received and stored here, and by the fork
+     * handlers: a fork never falls in between, so a child always finds (and closes) every
+     * descriptor a connect in another thread holds at that moment. */
+    pthread_mutex_t setup_lock;
+    int ctl_fd, epfd, memfd;
     int wake_fds[4];     /* our ends: c2s data, c2s room, s2c data, s2c room */
     int level_efd;       /* our own eventfd in epfd: readable while a message is queued */
     _Atomic int fd_mode; /* smipc_client_fd was asked for: keep it level-triggered */
@@ -35,29 +40,63 @@ struct smipc_client {
     smipc_server_config cfg;
 };
 
-static void client_forked_child(struct smipc_forkable *f)
+static void close_fds(smipc_client *c)
 {
-    smipc_client *c = (smipc_client *)f;
     smipc_close_fd(&c->ctl_fd);
     smipc_close_fd(&c->epfd);
+    smipc_close_fd(&c->memfd);
     smipc_close_fd(&c->level_efd);
     for (int i = 0; i < 4; i++)
         smipc_close_fd(&c->wake_fds[i]);
+}
+
+static void client_fork_prepare(struct smipc_forkable *f)
+{
+    pthread_mutex_lock(&((smipc_client *)f)->setup_lock);
+}
+
+static void client_fork_parent(struct smipc_forkable *f)
+{
+    pthread_mutex_unlock(&((smipc_client *)f)->setup_lock);
+}
+
+static void client_forked_child(struct smipc_forkable *f)
+{
+    smipc_client *c = (smipc_client *)f;
+    close_fds(c);
     c->link.ctl_fd = -1;
     c->map = NULL; /* MADV_DONTFORK: the child never had it */
     atomic_store(&c->link.state, SMIPC_LINK_GONE);
+    pthread_mutex_unlock(&c->setup_lock);
+}
+
+/* A handle with nothing open yet, known to the fork handlers from the start. */
+static smipc_client *client_new(void)
+{
+    smipc_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->ctl_fd = c->epfd = c->memfd = c->level_efd = -1;
+    for (int i = 0; i < 4; i++)
+        c->wake_fds[i] = -1;
+    pthread_mutex_init(&c->setup_lock, NULL);
+    smipc_call_lock_init(&c->send_lock);
+    smipc_call_lock_init(&c->recv_lock);
+    c->fork.prepare = client_fork_prepare;
+    c->fork.parent = client_fork_parent;
+    c->fork.child = client_forked_child;
+    smipc_fork_register(&c->fork);
+    return c;
 }
 
 static void client_free(smipc_client *c)
 {
-    smipc_close_fd(&c->ctl_fd);
-    smipc_close_fd(&c->epfd);
-    smipc_close_fd(&c->level_efd);
-    for (int i = 0; i < 4; i++)
-        smipc_close_fd(&c->wake_fds[i]);
+    smipc_fork_unregister(&c->fork);
+    close_fds(c);
     if (c->map)
         munmap(c->map, c->map_size);
     smipc_link_release(&c->link);
+    pthread_mutex_destroy(&c->setup_lock);
     free(c);
 }
 
@@ -74,8 +113,10 @@ static int is_wake_socket(int fd)
            getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == 0 && domain == AF_UNIX;
 }
 
-static int handshake(int fd, int64_t deadline, struct smipc_welcome *w, int fds[5])
+/* Says hello and takes the welcome; its descriptors land in c (memfd, wake_fds). */
+static int handshake(smipc_client *c, int64_t deadline, struct smipc_welcome *w)
 {
+    int fd = c->ctl_fd;
     struct smipc_hello hello = {SMIPC_MAGIC, SMIPC_PROTOCOL_VERSION, SMIPC_HELLO_CONNECT, 0};
     int rc = smipc_ctl_send(fd, &hello, sizeof hello, NULL, 0);
     if (rc)
@@ -88,8 +129,17 @@ static int handshake(int fd, int64_t deadline, struct smipc_welcome *w, int fds[
         if (n == 0)
             return SMIPC_ETIMEDOUT;
         size_t got = 0;
-        int nfds = 0;
+        int nfds = 0, fds[SMIPC_WELCOME_FDS];
+        pthread_mutex_lock(&c->setup_lock);
         rc = smipc_ctl_recv(fd, w, sizeof *w, &got, fds, SMIPC_WELCOME_FDS, &nfds);
+        if (!rc && nfds == SMIPC_WELCOME_FDS) {
+            c->memfd = fds[0];
+            memcpy(c->wake_fds, fds + 1, sizeof c->wake_fds);
+        } else {
+            for (int i = 0; i < nfds; i++)
+                close(fds[i]);
+        }
+        pthread_mutex_unlock(&c->setup_lock);
         if (rc == SMIPC_AGAIN)
             continue;
         if (rc)
@@ -102,14 +152,11 @@ static int handshake(int fd, int64_t deadline, struct smipc_welcome *w, int fds[
             rc = w->status < 0 && w->status >= SMIPC_ESYS ? w->status : SMIPC_EPROTO;
         else if (nfds != SMIPC_WELCOME_FDS)
             rc = SMIPC_EPROTO;
-        for (int i = 1; !rc && i < nfds; i++)
-            if (!is_wake_socket(fds[i]))
+        for (int i = 0; !rc && i < 4; i++)
+            if (!is_wake_socket(c->wake_fds[i]))
                 rc = SMIPC_EPROTO;
         if (rc == SMIPC_ESYS) /* the server's reason, not whatever errno we had */
             errno = w->sys_errno > 0 && w->sys_errno < 4096 ? w->sys_errno : EIO;
-        if (rc)
-            for (int i = 0; i < nfds; i++)
-                close(fds[i]);
         return rc;
     }
 }
@@ -118,6 +165,42 @@ static int epoll_add(int epfd, int fd)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? SMIPC_OK : SMIPC_ESYS;
+}
+
+/* The rest of a connect once c->ctl_fd is connected: the handshake, then the segment. */
+static int client_setup(smipc_client *c, int64_t deadline)
+{
+    struct smipc_welcome w;
+    int rc = handshake(c, deadline, &w);
+    if (rc)
+        return rc;
+    /* Held to the same limits as a server's config (smipc_segment_size), and then only
+     * these copies are used: the segment's own header is checked once, never read again. */
+    struct smipc_seg_params p = {w.packet_size, w.ring_packets, w.flags, w.max_message_size};
+    rc = smipc_segment_map(c->memfd, &p, w.client_id, &c->map, &c->map_size);
+    smipc_close_fd(&c->memfd); /* the mapping keeps the memory; nothing else needs it */
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&c->setup_lock);
+    c->epfd = epoll_create1(EPOLL_CLOEXEC);
+    c->level_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_unlock(&c->setup_lock);
+    rc = c->epfd < 0 || c->level_efd < 0 ? SMIPC_ESYS : epoll_add(c->epfd, c->wake_fds[2]);
+    if (!rc)
+        rc = epoll_add(c->epfd, c->ctl_fd);
+    if (!rc)
+        rc = epoll_add(c->epfd, c->level_efd);
+    if (rc)
+        return rc;
+    smipc_link_init(&c->link, c->map, &p, 0, c->wake_fds, c->ctl_fd);
+    c->id = w.client_id;
+    smipc_server_config_init(&c->cfg);
+    c->cfg.packet_size = w.packet_size;
+    c->cfg.ring_packets = w.ring_packets;
+    c->cfg.max_message_size = w.max_message_size;
+    c->cfg.flags = (w.flags & SMIPC_SEG_CHECKSUM) ? 0 : SMIPC_NO_CHECKSUM;
+    c->cfg.max_clients = 0; /* not the client's to know */
+    return SMIPC_OK;
 }
 
 SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int timeout_ms)
@@ -130,66 +213,29 @@ SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int 
     if (rc)
         return rc;
     int64_t deadline = smipc_deadline(timeout_ms);
-    smipc_client *c = calloc(1, sizeof *c);
+    smipc_client *c = client_new();
     if (!c)
         return SMIPC_ENOMEM;
-    c->ctl_fd = c->epfd = c->level_efd = -1;
-    for (int i = 0; i < 4; i++)
-        c->wake_fds[i] = -1;
-    smipc_call_lock_init(&c->send_lock);
-    smipc_call_lock_init(&c->recv_lock);
-
-    rc = smipc_ctl_connect(path, deadline, &c->ctl_fd);
-    struct smipc_welcome w;
-    int fds[SMIPC_WELCOME_FDS];
+    pthread_mutex_lock(&c->setup_lock);
+    c->ctl_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    pthread_mutex_unlock(&c->setup_lock);
+    rc = c->ctl_fd < 0 ? SMIPC_ESYS : smipc_ctl_connect_fd(c->ctl_fd, path, deadline);
     /* Even "never block" must let a live server's thread answer the hello: with timeout 0
      * a connect waits for nothing else (no full backlog), but for the answer a little. */
     if (!rc)
-        rc = handshake(c->ctl_fd, timeout_ms ? deadline : smipc_deadline(CONNECT_ANSWER_MS), &w,
-                       fds);
+        rc = client_setup(c, timeout_ms ? deadline : smipc_deadline(CONNECT_ANSWER_MS));
     if (rc) {
         SMIPC_KEEP_ERRNO(client_free(c));
         return rc;
     }
-    memcpy(c->wake_fds, fds + 1, sizeof c->wake_fds);
-    /* Held to the same limits as a server's config (smipc_segment_size), and then only
-     * these copies are used: the segment's own header is checked once, never read again. */
-    struct smipc_seg_params p = {w.packet_size, w.ring_packets, w.flags, w.max_message_size};
-    rc = smipc_segment_map(fds[0], &p, w.client_id, &c->map, &c->map_size);
-    close(fds[0]); /* the mapping keeps the memory; nothing else needs the memfd */
-    if (!rc) {
-        c->epfd = epoll_create1(EPOLL_CLOEXEC);
-        c->level_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        rc = c->epfd < 0 || c->level_efd < 0 ? SMIPC_ESYS : epoll_add(c->epfd, c->wake_fds[2]);
-        if (!rc)
-            rc = epoll_add(c->epfd, c->ctl_fd);
-        if (!rc)
-            rc = epoll_add(c->epfd, c->level_efd);
-    }
-    if (rc) {
-        SMIPC_KEEP_ERRNO(client_free(c));
-        return rc;
-    }
-    smipc_link_init(&c->link, c->map, &p, 0, c->wake_fds, c->ctl_fd);
-    c->id = w.client_id;
-    smipc_server_config_init(&c->cfg);
-    c->cfg.packet_size = w.packet_size;
-    c->cfg.ring_packets = w.ring_packets;
-    c->cfg.max_message_size = w.max_message_size;
-    c->cfg.flags = (w.flags & SMIPC_SEG_CHECKSUM) ? 0 : SMIPC_NO_CHECKSUM;
-    c->cfg.max_clients = 0; /* not the client's to know */
-    c->fork.child = client_forked_child;
-    smipc_fork_register(&c->fork);
     *out = c;
     return SMIPC_OK;
 }
 
 SMIPC_EXPORT void smipc_client_close(smipc_client *cli)
 {
-    if (!cli)
-        return;
-    smipc_fork_unregister(&cli->fork);
-    client_free(cli);
+    if (cli)
+        client_free(cli);
 }
 
 static int usable(const smipc_client *cli)
@@ -328,4 +374,22 @@ void *smipc_testing_client_segment(smipc_client *cli, size_t *size)
 void smipc_testing_client_wake_fds(smipc_client *cli, int fds[4])
 {
     memcpy(fds, cli->wake_fds, sizeof cli->wake_fds);
+}
+
+int smipc_testing_client_over(smipc_client **out, int ctl_fd, int timeout_ms)
+{
+    *out = NULL;
+    smipc_client *c = client_new();
+    if (!c) {
+        close(ctl_fd);
+        return SMIPC_ENOMEM;
+    }
+    c->ctl_fd = ctl_fd;
+    int rc = client_setup(c, smipc_deadline(timeout_ms));
+    if (rc) {
+        client_free(c);
+        return rc;
+    }
+    *out = c;
+    return SMIPC_OK;
 }

@@ -80,16 +80,13 @@ int smipc_ctl_recv(int fd, void *msg, size_t cap, size_t *got, int *fds, int max
     return SMIPC_OK;
 }
 
-int smipc_ctl_connect(const char *path, int64_t deadline, int *out)
+int smipc_ctl_connect_fd(int fd, const char *path, int64_t deadline)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memcpy(sa.sun_path, path, strlen(path) + 1); /* fits: smipc_name_resolve checked */
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return SMIPC_ESYS;
     for (;;) {
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-            break;
+            return SMIPC_OK;
         int e = errno;
         if (e == EINTR)
             continue;
@@ -98,13 +95,24 @@ int smipc_ctl_connect(const char *path, int64_t deadline, int *out)
             poll(NULL, 0, 1);
             continue;
         }
-        close(fd);
         errno = e;
         if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
             return SMIPC_ENOTFOUND;
         if (e == EACCES || e == EPERM)
             return SMIPC_EACCES;
         return e == EAGAIN ? SMIPC_ETIMEDOUT : SMIPC_ESYS;
+    }
+}
+
+int smipc_ctl_connect(const char *path, int64_t deadline, int *out)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return SMIPC_ESYS;
+    int rc = smipc_ctl_connect_fd(fd, path, deadline);
+    if (rc) {
+        SMIPC_KEEP_ERRNO(close(fd));
+        return rc;
     }
     *out = fd;
     return SMIPC_OK;

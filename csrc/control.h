@@ -36,6 +36,9 @@ struct smipc_welcome {
  * backlog is full until the deadline. SMIPC_OK, SMIPC_ENOTFOUND (nobody listens),
  * SMIPC_EACCES, SMIPC_ETIMEDOUT or SMIPC_ESYS. */
 int smipc_ctl_connect(const char *path, int64_t deadline, int *out);
+/* The same on a socket the caller made (AF_UNIX, SOCK_SEQPACKET, non-blocking); the caller
+ * keeps it whatever happens. */
+int smipc_ctl_connect_fd(int fd, const char *path, int64_t deadline);
 
 /* One datagram with optional descriptors (SCM_RIGHTS); SMIPC_OK or SMIPC_ESYS. */
 int smipc_ctl_send(int fd, const void *msg, size_t len, const int *fds, int nfds);

@@ -8,6 +8,9 @@
 
 /* The shared segment of a client's connection. */
 void *smipc_testing_client_segment(smipc_client *cli, size_t *size);
+/* A connect over a control socket the caller made and connected (it becomes the
+ * handle's): the handshake and all after it, as smipc_client_connect does them. */
+int smipc_testing_client_over(smipc_client **out, int ctl_fd, int timeout_ms);
 /* The client's ends of its wake-up channels: c2s data, c2s room, s2c data, s2c room. */
 void smipc_testing_client_wake_fds(smipc_client *cli, int fds[4]);
 /* The shared segment of the server's connection to a client, or NULL. */

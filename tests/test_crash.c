@@ -8,7 +8,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -507,6 +511,66 @@ static void test_forked_server_handle_closes_cleanly(void **state)
     smipc_server_close(srv);
 }
 
+struct connecting {
+    const char *path;
+    _Atomic pid_t tid;
+    int rc;
+};
+
+static void *connect_thread(void *p)
+{
+    struct connecting *c = p;
+    atomic_store(&c->tid, (pid_t)syscall(SYS_gettid));
+    smipc_client *cli = NULL;
+    c->rc = smipc_client_connect(&cli, c->path, 2000);
+    smipc_client_close(cli);
+    return NULL;
+}
+
+static int hold_until_released(void *arg)
+{
+    th_gate_wait(arg, 30000);
+    return 0;
+}
+
+/* A process forked while another thread is in the middle of a connect keeps none of
+ * that connect's descriptors: once the parent gives up, the server sees the socket
+ * closed (the child's copy used to keep it open). */
+static void test_fork_during_a_handshake_keeps_nothing(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/silent-%d", th_runtime_dir(), (int)getpid());
+    unlink(path);
+    int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    struct connecting c = {.path = path};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, connect_thread, &c), 0);
+    int afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(afd >= 0);
+    char hello[64];
+    assert_true(recv(afd, hello, sizeof hello, 0) > 0); /* and never answered */
+    assert_true(th_thread_sleeps(&c.tid, 10000));
+    struct th_gate release;
+    th_gate_init(&release);
+    pid_t child = th_spawn(hold_until_released, &release);
+    pthread_join(t, NULL);
+    assert_status(c.rc, SMIPC_ETIMEDOUT);
+    struct pollfd pf = {.fd = afd, .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 5000), 1);
+    assert_int_equal(recv(afd, hello, sizeof hello, MSG_DONTWAIT), 0); /* end of file */
+    th_gate_open(&release);
+    assert_int_equal(th_wait(child, 10000), 0);
+    th_gate_close(&release);
+    close(afd);
+    close(lfd);
+    unlink(path);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -521,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_fork_child_does_not_keep_server_alive),
         cmocka_unit_test(test_forked_client_handle_is_inert),
         cmocka_unit_test(test_forked_server_handle_closes_cleanly),
+        cmocka_unit_test(test_fork_during_a_handshake_keeps_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
