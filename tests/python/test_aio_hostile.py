@@ -2,20 +2,13 @@
 (and logged, with its id), and the loop goes on serving the others."""
 import asyncio
 import logging
-import os
 import subprocess
 
 import pytest
 
 import smipc
 import smipc.aio
-
-
-def helper(name):
-    folder = os.environ.get("SMIPC_TEST_HELPERS_DIR")
-    if not folder:
-        pytest.fail("SMIPC_TEST_HELPERS_DIR must name the folder with the built C test helpers")
-    return os.path.join(folder, name)
+from programs import helper
 
 
 def test_a_hostile_client_does_not_end_async_for(smipc_name, caplog):

@@ -3,9 +3,7 @@ is not sent again to the others, and a message larger than the ring streams in o
 transfer, never started, aborted and started again."""
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import threading
 
 import pytest
@@ -13,23 +11,13 @@ import pytest
 import smipc
 import smipc.aio
 from peers import payload
+from programs import smipc_command
 
 SMALL = {"packet_size": 64, "ring_packets": 4}
 
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def smipc_command():
-    """The smipc program: next to this Python (a pip install), else in the build tree."""
-    beside = os.path.join(os.path.dirname(sys.executable), "smipc")
-    if os.access(beside, os.X_OK):
-        return beside
-    folder = os.environ.get("SMIPC_EXAMPLES_DIR")
-    if not folder:
-        pytest.fail("SMIPC_EXAMPLES_DIR must name the build's examples folder")
-    return os.path.join(folder, "..", "tools", "smipc")
 
 
 def test_a_broadcast_waiting_for_one_client_reaches_the_others_once(smipc_name):

@@ -104,9 +104,14 @@ def test_a_socket_that_gets_a_closed_handles_descriptor_number_sees_its_data(smi
         with pytest.raises(smipc.Closed):
             await waiting
         a, b = socket.socketpair()
-        os.dup2(b.fileno(), fd)  # the number the client's descriptor had
-        b.close()
-        reused = socket.socket(fileno=fd)
+        if a.fileno() == fd:
+            a, b = b, a
+        if b.fileno() == fd:  # it got the number the client's descriptor had already
+            reused = b
+        else:  # give it that number
+            os.dup2(b.fileno(), fd)
+            b.close()
+            reused = socket.socket(fileno=fd)
         reused.setblocking(False)
         a.send(b"for the new socket")
         assert await asyncio.wait_for(loop.sock_recv(reused, 100), 10) == b"for the new socket"

@@ -56,8 +56,6 @@ def test_a_negative_or_nan_timeout_is_invalid_everywhere(smipc_server, smipc_nam
                 call()
 
 
-@pytest.mark.xfail(strict=True, reason="needs the C library: smipc_client_connect with "
-                   "timeout 0 gives the live server's thread no time to answer the hello")
 def test_connect_with_timeout_0_to_a_live_idle_server(smipc_server, smipc_name):
     for _ in range(20):
         smipc.Client(smipc_name, timeout=0).close()

@@ -87,8 +87,6 @@ def test_the_retry_for_a_large_message_keeps_the_calls_deadline(smipc_server, sm
         assert fake.calls == [0, 0]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the C library: a receive that says ETOOSMALL "
-                   "moves the round-robin on, so the retry serves the next client")
 def test_a_large_message_is_not_overtaken_by_another_clients(smipc_name):
     # The scratch buffer is too small for A's message: the receive asks again with a
     # larger buffer, and must get A's message then, not move on to B's.
