@@ -171,7 +171,9 @@ class _Handle:
         self._destroy(h)
 
     def _closed(self) -> Closed:
-        return Closed(f"this {self._kind} was closed")
+        exc = Closed(f"this {self._kind} was closed")
+        exc.status = lib.SMIPC_ECLOSED
+        return exc
 
     def _error(self, rc: int, context: str = "") -> Exception:
         """The exception for rc; a call woken by close() says the handle was closed."""

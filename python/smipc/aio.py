@@ -29,7 +29,8 @@ from typing import Any, AsyncIterator, Callable, List, Optional, Set, TypeVar, U
 
 from . import _core
 from ._core import BytesLike, Message
-from ._errors import Closed, NoSuchClient, ProtocolError, Timeout
+from ._errors import Closed, NoSuchClient, ProtocolError, Timeout, error_for
+from ._smipc_cffi import lib
 
 T = TypeVar("T")
 
@@ -133,7 +134,7 @@ class _Async:
                 pass
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
-                raise Timeout(f"nothing received in {timeout} s")
+                raise error_for(lib.SMIPC_ETIMEDOUT, f"nothing received in {timeout} s")
             await self._ready.wait(loop, left)
 
     async def _send(self, call: Callable[[float], Any], size: int,

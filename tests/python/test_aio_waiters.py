@@ -92,6 +92,24 @@ def test_close_wakes_every_waiting_task_with_closed(smipc_name):
     run(main())
 
 
+def test_close_from_another_thread_wakes_the_loops_tasks(smipc_name):
+    async def main():
+        loop = asyncio.get_running_loop()
+        srv = smipc.aio.Server(smipc_name)
+        cli = await smipc.aio.Client.connect(smipc_name, timeout=5)
+        waiting = [asyncio.create_task(cli.recv()) for _ in range(2)]
+        await until_waiting(cli, 2)
+        await loop.run_in_executor(None, cli.close)  # hands the close to the loop's thread
+        for t in waiting:
+            with pytest.raises(smipc.Closed) as info:
+                await asyncio.wait_for(t, 10)
+            assert info.value.status == -9
+        assert cli.closed and cli._ready._fd is None
+        srv.close()
+
+    run(main())
+
+
 def test_a_socket_that_gets_a_closed_handles_descriptor_number_sees_its_data(smipc_name):
     async def main():
         loop = asyncio.get_running_loop()
