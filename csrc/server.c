@@ -415,12 +415,16 @@ static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t
         int rc = smipc_link_recv_some(l, buf, cap, len);
         if (rc == SMIPC_OK || rc == SMIPC_ETOOSMALL)
             return rc;
-        if (rc == SMIPC_EPROTO) {
-            drop_broken(srv, c);
-            return rc;
-        }
-        if (rc != SMIPC_AGAIN) /* ECLOSED: dropped already */
+        if (rc == SMIPC_ECLOSED) { /* broken: reaped now, so that it is never picked again */
+            smipc_server_reap(srv);
             return SMIPC_AGAIN;
+        }
+        if (rc != SMIPC_AGAIN) {
+            /* EPROTO, or a status no receive should meet here: "try again" would pick
+             * this connection again at once, past any deadline. It ends instead. */
+            drop_broken(srv, c);
+            return rc == SMIPC_EINVAL ? SMIPC_EPROTO : rc;
+        }
         if (!l->part.active)
             return SMIPC_AGAIN;
         int64_t deadline = smipc_deadline_now(lazy);
