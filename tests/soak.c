@@ -870,12 +870,18 @@ static pid_t spawn(int (*fn)(uint32_t), uint32_t arg)
         perror("soak: fork");
         exit(2);
     }
+    /* Each child in a process group of its own, whose parent (the runner) is in another:
+     * such a group is never orphaned, so the kernel never sends a stopped client SIGHUP
+     * (and SIGCONT) when another process exits, as it does in an orphaned group (a runner
+     * started in the background by a shell that has gone). */
     if (pid == 0) {
+        setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(1);
         _exit(fn(arg));
     }
+    setpgid(pid, pid);
     return pid;
 }
 
