@@ -66,6 +66,8 @@ void smipc_link_init(struct smipc_link *l, void *segment, const struct smipc_seg
 
 void smipc_link_release(struct smipc_link *l)
 {
+    if (l->part.stash && l->parked_bytes)
+        atomic_fetch_sub(l->parked_bytes, l->part.total ? l->part.total : 1);
     free(l->part.stash);
     l->part.stash = NULL;
 }
@@ -384,6 +386,8 @@ static void finish_transfer(struct smipc_link *l)
 {
     struct smipc_rx_partial *p = &l->part;
     l->rx_expect = p->tid + 1;
+    if (p->stash && l->parked_bytes)
+        atomic_fetch_sub(l->parked_bytes, p->total ? p->total : 1);
     free(p->stash);
     memset(p, 0, sizeof *p);
 }
@@ -399,7 +403,10 @@ int smipc_link_park(struct smipc_link *l)
     struct smipc_rx_partial *p = &l->part;
     if (!p->active || p->stash || p->discard)
         return SMIPC_OK;
-    p->stash = malloc(p->total ? p->total : 1);
+    size_t bytes = p->total ? p->total : 1;
+    if (l->parked_bytes && atomic_load(l->parked_bytes) + bytes > l->park_budget)
+        return SMIPC_EFULL;
+    p->stash = malloc(bytes);
     if (!p->stash) {
         /* Cannot keep it: drop the rest of this one message, and say so. */
         p->discard = 1;
@@ -408,6 +415,8 @@ int smipc_link_park(struct smipc_link *l)
     }
     memcpy(p->stash, p->dst, p->got);
     p->dst = p->stash;
+    if (l->parked_bytes)
+        atomic_fetch_add(l->parked_bytes, bytes);
     return SMIPC_OK;
 }
 

@@ -61,6 +61,10 @@ struct smipc_link {
     uint32_t check_every;  /* packets between those looks inside one message (ring / 4) */
     int rx_fd_left;        /* our data eventfd woke us and is not drained yet */
     struct smipc_rx_partial part;
+    /* The server's count of bytes parked over all its connections, and its budget (NULL
+     * on a client: one connection, whose stash the own messages bound) */
+    _Atomic size_t *parked_bytes;
+    size_t park_budget;
     struct smipc_spin rx_spin;
     struct smipc_link_stats stats;
 };
@@ -98,7 +102,9 @@ int smipc_link_arm_tx(struct smipc_link *l, size_t len);
  * SMIPC_AGAIN: nothing (more) yet; SMIPC_EPROTO: the peer broke the framing. While a
  * transfer is in progress the caller passes the same buffer again or parks first. */
 int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *len);
-/* Moves a transfer in progress out of the caller's buffer so the call can return. */
+/* Moves a transfer in progress out of the caller's buffer so the call can return.
+ * SMIPC_OK, SMIPC_ENOMEM (the rest of the message is dropped), or SMIPC_EFULL: parking
+ * it would pass the server's park budget (nothing done; the caller ends the link). */
 int smipc_link_park(struct smipc_link *l);
 /* Forgets a transfer in progress (peer died mid-message). */
 void smipc_link_discard(struct smipc_link *l);

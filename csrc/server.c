@@ -200,6 +200,10 @@ SMIPC_EXPORT int smipc_server_open(smipc_server **out, const char *name,
     srv->params = params;
     srv->listen_fd = srv->thread_epfd = srv->stop_efd = srv->recv_epfd = srv->notify_efd = -1;
     srv->next_id = 1;
+    /* Room for four messages of the largest size parked at once (at least 256 MiB) */
+    srv->park_budget =
+        (size_t)(params.max_message_size * 4 > ((uint64_t)256 << 20) ? params.max_message_size * 4
+                                                                     : (uint64_t)256 << 20);
     srv->started_ns = smipc_now_ns();
     pthread_mutex_init(&srv->lock, NULL);
     smipc_call_lock_init(&srv->recv_lock);
@@ -440,6 +444,13 @@ static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t
                 visit_end = now + STALL_NS; /* nobody to move on to */
             } else {
                 rc = smipc_link_park(l);
+                if (rc == SMIPC_EFULL) {
+                    /* the server's memory for half-sent messages is spent: this client
+                     * may not pin more of it (docs/SECURITY.md) */
+                    smipc_link_discard(l);
+                    drop_broken(srv, c);
+                    return SMIPC_EPROTO;
+                }
                 if (rc)
                     return rc;
                 return now >= deadline ? SMIPC_ETIMEDOUT : SMIPC_AGAIN;
@@ -797,4 +808,9 @@ int smipc_testing_server_reap_while_receiving(smipc_server *srv)
     }
     atomic_store(&srv->reap_wanted, 1); /* what the server's thread does on a departure */
     return 1;
+}
+
+void smipc_testing_server_park_budget(smipc_server *srv, size_t bytes)
+{
+    srv->park_budget = bytes;
 }

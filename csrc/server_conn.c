@@ -79,6 +79,8 @@ int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *
     c->uid = uid;
     c->connected_ns = smipc_now_ns();
     smipc_link_init(&c->link, c->map, &srv->params, 1, c->wake_fds, ctl_fd);
+    c->link.parked_bytes = &srv->parked_bytes;
+    c->link.park_budget = srv->park_budget;
     *out = c;
     return SMIPC_OK;
 }

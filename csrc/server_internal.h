@@ -76,6 +76,11 @@ struct smipc_server {
     uint64_t efds_left[SMIPC_EVENTS_MAX];
     int nefds_left;
     struct smipc_spin recv_spin;
+    /* Bytes of half-received messages parked on the heap, over every connection (atomic:
+     * the last reference to a connection may go in any thread), and the most there may
+     * be: a connection that would pass it is ended. */
+    _Atomic size_t parked_bytes;
+    size_t park_budget;
     _Atomic int reap_wanted;
     _Atomic int shut; /* smipc_server_shutdown was called: every call says ECLOSED */
     _Atomic int fd_mode;

@@ -19,6 +19,8 @@ void *smipc_testing_server_segment(smipc_server *srv, smipc_client_id id, size_t
 /* If a receive is under way on srv, asks it to reap, as the server's thread does when a
  * client departs (1); else does nothing (0). */
 int smipc_testing_server_reap_while_receiving(smipc_server *srv);
+/* Sets the bytes of half-received messages srv may park (before clients connect). */
+void smipc_testing_server_park_budget(smipc_server *srv, size_t bytes);
 /* Keeps CRC32C to the implementations up to this level (0 table, 1 SSE4.2, 2 with AVX2
  * stores, 3 folding with VPCLMULQDQ) so that each can be checked on a machine that has
  * them all; returns the level that will be used. Not thread-safe: tests only. */

@@ -186,12 +186,86 @@ static void test_a_stopped_client_alone_does_not_hold_the_receive(void **state)
     smipc_server_close(srv);
 }
 
+/* Half-sent messages parked on the server's heap are bounded over all its clients: one
+ * that would pass the budget is ended (EPROTO, once), the others finish whole. */
+static void test_parked_messages_are_bounded(void **state)
+{
+    (void)state;
+    const char *name = th_name("budget");
+    smipc_server_config cfg = small_rings();
+    smipc_server *srv = th_server(name, &cfg);
+    smipc_testing_server_park_budget(srv, 2 * (size_t)PACKETS * PS);
+    smipc_client *cli[3];
+    struct dribbler d[3];
+    for (int i = 0; i < 3; i++) {
+        cli[i] = th_client(name);
+        dribbler_init(&d[i], cli[i]);
+        for (int k = 0; k < 3; k++)
+            assert_true(dribble_one(&d[i]));
+    }
+    smipc_client *honest = th_client(name);
+    assert_smipc_ok(smipc_client_send(honest, "x", 1, 1000));
+    static unsigned char buf[PACKETS * PS];
+    int ended = -1, got_honest = 0;
+    for (int turn = 0; turn < 50 && (ended < 0 || !got_honest); turn++) {
+        size_t len = sizeof buf;
+        smipc_client_id from;
+        int rc = smipc_server_recv(srv, &from, buf, &len, 100);
+        if (rc == SMIPC_EPROTO) {
+            assert_int_equal(ended, -1); /* once */
+            for (int i = 0; i < 3; i++)
+                if (from == smipc_client_id_of(cli[i]))
+                    ended = i;
+            assert_true(ended >= 0);
+        } else if (rc == SMIPC_OK) {
+            assert_true(from == smipc_client_id_of(honest) && len == 1);
+            got_honest = 1;
+        } else {
+            assert_status(rc, SMIPC_ETIMEDOUT);
+        }
+    }
+    assert_true(ended >= 0 && got_honest);
+    char b[4];
+    size_t len = sizeof b;
+    assert_status(smipc_client_recv(cli[ended], b, &len, 5000), SMIPC_ECLOSED);
+    /* the other two finish, and their messages arrive whole */
+    int whole_ones = 0;
+    for (int i = 0; i < 3; i++) {
+        if (i == ended)
+            continue;
+        while (d[i].sent < PACKETS) {
+            assert_true(dribble_one(&d[i]));
+            len = sizeof buf;
+            smipc_client_id from;
+            int rc = smipc_server_recv(srv, &from, buf, &len, 0);
+            if (rc == SMIPC_OK) {
+                assert_true(whole(buf, len));
+                whole_ones++;
+            } else {
+                assert_status(rc, SMIPC_ETIMEDOUT);
+            }
+        }
+    }
+    while (whole_ones < 2) {
+        size_t l2 = sizeof buf;
+        smipc_client_id from;
+        assert_smipc_ok(smipc_server_recv(srv, &from, buf, &l2, 5000));
+        assert_true(whole(buf, l2));
+        whole_ones++;
+    }
+    for (int i = 0; i < 3; i++)
+        smipc_client_close(cli[i]);
+    smipc_client_close(honest);
+    smipc_server_close(srv);
+}
+
 int main(void)
 {
     th_runtime_dir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_dribbling_client_does_not_hold_the_receive),
         cmocka_unit_test(test_a_stopped_client_alone_does_not_hold_the_receive),
+        cmocka_unit_test(test_parked_messages_are_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
