@@ -95,6 +95,7 @@ static struct shared *sh;
 static const char *name;
 static size_t max_size = 6u << 20;
 static uint64_t seed = 1;
+static double seconds = 20;
 static smipc_server_config cfg; /* the server's limits: defaults unless told otherwise */
 
 /* ---- message contents ---- */
@@ -540,6 +541,36 @@ static int server_recv_one(struct server *s, int timeout_ms)
     return 1;
 }
 
+/* A second thread on the server's handle, as an event loop beside the receiving thread
+ * would be: at a random moment of the run's first half (so that it meets a receive under
+ * way, and the run sees both modes) it asks for
+ * smipc_server_fd, then polls it until the end. The receive then runs in the library's
+ * descriptor mode, whose readiness it keeps up to date on every call. */
+struct watcher {
+    smipc_server *srv;
+    int start_after_ms;
+    _Atomic int stop;
+};
+
+static void *server_watcher(void *arg)
+{
+    struct watcher *w = arg;
+    pause_ms(w->start_after_ms);
+    int fd = smipc_server_fd(w->srv);
+    if (fd < 0) {
+        violation(&sh->failures, 1, "smipc_server_fd: %s", smipc_strerror(fd));
+        return NULL;
+    }
+    while (!atomic_load(&w->stop)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, 20);
+        int again = smipc_server_fd(w->srv);
+        if (again != fd)
+            violation(&sh->failures, 1, "smipc_server_fd gave %d, then %d", fd, again);
+    }
+    return NULL;
+}
+
 static int server_main(void)
 {
     struct server s = {0};
@@ -556,6 +587,12 @@ static int server_main(void)
     }
     atomic_store(&sh->fds_start, count_fds());
     atomic_store(&sh->server_ready, 1);
+    /* in the first half of the run: the second half runs in descriptor mode */
+    struct watcher w = {.srv = s.srv,
+                        .start_after_ms = (int)(rnd() % (uint64_t)(seconds * 500 + 1))};
+    pthread_t wt;
+    if (pthread_create(&wt, NULL, server_watcher, &w) != 0)
+        abort();
     int64_t next_refresh = 0;
     while (!atomic_load(&sh->finish_server)) {
         server_recv_one(&s, 20);
@@ -589,6 +626,8 @@ static int server_main(void)
     for (end = now_ms() + 5000; count_fds() != atomic_load(&sh->fds_start) && now_ms() < end;)
         pause_ms(10);
     atomic_store(&sh->fds_end, count_fds());
+    atomic_store(&w.stop, 1);
+    pthread_join(wt, NULL);
     smipc_server_close(s.srv);
     atomic_store(&sh->fds_after_close, count_fds());
     struct rusage ru;
@@ -905,7 +944,6 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    double seconds = 20;
     unsigned nclients = 32;
     smipc_server_config_init(&cfg);
     for (int i = 1; i < argc; i++) {
