@@ -214,11 +214,6 @@ static uint32_t packets_of(const struct smipc_link *l, size_t len)
     return len ? (uint32_t)((len + l->tx.packet_size - 1) / l->tx.packet_size) : 1;
 }
 
-int smipc_link_fits_ring(const struct smipc_link *l, size_t len)
-{
-    return len <= l->max_message_size && len <= (uint64_t)l->tx.packet_size * l->tx.count;
-}
-
 int smipc_link_arm_tx(struct smipc_link *l, size_t len)
 {
     const uint32_t npk = packets_of(l, len);

@@ -91,10 +91,9 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
 /* Sends a message that fits the ring if it has room now; SMIPC_AGAIN (nothing written)
  * when the message must wait or stream: then call smipc_link_send. */
 int smipc_link_try_send(struct smipc_link *l, const void *buf, size_t len);
-/* For a message that fits the ring (fits_ring): asks the consumer to signal tx.room_fd once
+/* For a message that fits the ring: asks the consumer to signal tx.room_fd once
  * the whole of it has room, as a producer about to sleep does. 1 if it has room already
  * (nothing armed). Then poll tx.room_fd and ctl_fd, and try_send again. */
-int smipc_link_fits_ring(const struct smipc_link *l, size_t len);
 int smipc_link_arm_tx(struct smipc_link *l, size_t len);
 
 /* Takes whatever packets are ready without waiting. SMIPC_OK: a whole message is in buf

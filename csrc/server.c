@@ -682,7 +682,8 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
             first = r; /* a client that died meanwhile is not an error, just not counted */
         smipc_conn_unref(c);
     }
-    int fits = n && smipc_link_fits_ring(&snap[0]->link, len);
+    /* every ring of a server has its limits (snap[0] may be freed by now) */
+    int fits = len <= (uint64_t)srv->params.packet_size * srv->params.ring_packets;
     while (owed) {
         int64_t until = smipc_deadline_now(&deadline);
         if (!fits) { /* streams: one after another, each until the deadline */
