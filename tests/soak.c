@@ -21,7 +21,9 @@
  * A call that returns more than 1 s past its own timeout (in a process that was not
  * stopped meanwhile) is a hang; so is a client that cannot finish within 90 s of the end.
  * Client threads wait every way the API offers: recv with a timeout, recv(-1), and poll()
- * on smipc_client_fd; the server's descriptors must be as many at the end as at the start.
+ * on smipc_client_fd; beside the server's receiving thread another polls smipc_server_fd
+ * from a random moment on. The server's descriptors must be as many at the end as at the
+ * start.
  *
  * A test program linked with the public API only (not a `smipc soak` subcommand): the
  * smipc command ships in the Python wheel, and this needs nothing but the library.
