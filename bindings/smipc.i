@@ -47,6 +47,7 @@
 /* The out-handle becomes the result (both languages return one value), see below. */
 %ignore smipc_server_open;
 %ignore smipc_client_connect;
+%ignore smipc_client_connect_wait;
 %ignore smipc_server_config::reserved;
 %ignore SMIPC_VERSION_MAJOR; /* smipc_version() says it */
 %ignore SMIPC_VERSION_MINOR;
@@ -153,7 +154,7 @@
 
 %include <smipc.h>
 
-/* smipc_server_open and smipc_client_connect with the handle as the result: NULL, and
+/* smipc_server_open and smipc_client_connect(_wait) with the handle as the result: NULL, and
    *status says why, on failure. */
 %inline %{
 static smipc_server *smipc_server_open_handle(const char *name, const smipc_server_config *cfg,
@@ -167,6 +168,13 @@ static smipc_client *smipc_client_connect_handle(const char *name, int timeout_m
                                                  int *status) {
     smipc_client *cli = NULL;
     *status = smipc_client_connect(&cli, name, timeout_ms);
+    return cli;
+}
+
+static smipc_client *smipc_client_connect_wait_handle(const char *name, int timeout_ms,
+                                                      int *status) {
+    smipc_client *cli = NULL;
+    *status = smipc_client_connect_wait(&cli, name, timeout_ms);
     return cli;
 }
 %}

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -230,6 +231,69 @@ SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int 
     }
     *out = c;
     return SMIPC_OK;
+}
+
+#define WAIT_RECHECK_MIN_MS 5   /* a socket there that refuses: a server between bind and */
+#define WAIT_RECHECK_MAX_MS 100 /* listen, or a stale one; looked at again, backing off */
+
+static int ms_left(int64_t deadline)
+{
+    if (deadline == SMIPC_FOREVER)
+        return -1;
+    int64_t left = deadline - smipc_now_ns();
+    return left <= 0 ? 0 : left > INT_MAX * (int64_t)1000000 ? INT_MAX : (int)(left / 1000000);
+}
+
+SMIPC_EXPORT int smipc_client_connect_wait(smipc_client **out, const char *name, int timeout_ms)
+{
+    if (!out)
+        return SMIPC_EINVAL;
+    *out = NULL;
+    char path[SMIPC_PATH_MAX], dir[PATH_MAX];
+    int rc = smipc_name_resolve(name, 1, path, dir);
+    if (rc)
+        return rc;
+    int64_t deadline = smipc_deadline(timeout_ms);
+    /* Watched before the first try, so that a server coming up in between is not missed. */
+    int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ino < 0)
+        return SMIPC_ESYS;
+    if (inotify_add_watch(ino, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0) {
+        SMIPC_KEEP_ERRNO(close(ino));
+        return errno == ENOENT ? SMIPC_ENOTFOUND : errno == EACCES ? SMIPC_EACCES : SMIPC_ESYS;
+    }
+    int recheck_ms = WAIT_RECHECK_MIN_MS;
+    for (;;) {
+        rc = smipc_client_connect(out, name, timeout_ms < 0 ? -1 : ms_left(deadline));
+        if (rc != SMIPC_ENOTFOUND)
+            break;
+        int ms = ms_left(deadline);
+        if (ms == 0) {
+            rc = SMIPC_ETIMEDOUT;
+            break;
+        }
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            if (ms < 0 || ms > recheck_ms)
+                ms = recheck_ms;
+            recheck_ms =
+                recheck_ms * 2 > WAIT_RECHECK_MAX_MS ? WAIT_RECHECK_MAX_MS : recheck_ms * 2;
+        }
+        struct pollfd p = {.fd = ino, .events = POLLIN};
+        int n = poll(&p, 1, ms);
+        if (n < 0 && errno != EINTR) {
+            rc = SMIPC_ESYS;
+            break;
+        }
+        if (n > 0) {
+            char events[4096];
+            while (read(ino, events, sizeof events) > 0)
+                ;
+            recheck_ms = WAIT_RECHECK_MIN_MS;
+        }
+    }
+    SMIPC_KEEP_ERRNO(close(ino));
+    return rc;
 }
 
 SMIPC_EXPORT void smipc_client_close(smipc_client *cli)

@@ -105,6 +105,11 @@ SMIPC_EXPORT int smipc_server_config_of(const smipc_server *srv, smipc_server_co
    handshake; with 0 the connect waits for no full backlog, but still up to 250 ms for a
    live server's answer. */
 SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int timeout_ms);
+/* The same, but first waits (up to the timeout) for a live server to own the name, as a
+   harness does that starts its server in another process: SMIPC_ETIMEDOUT if none came up
+   in time. It watches the runtime directory (inotify), creating it (owner-only) if it is
+   missing, and wakes when a socket appears there. */
+SMIPC_EXPORT int smipc_client_connect_wait(smipc_client **out, const char *name, int timeout_ms);
 /* NULL is fine. No other call may run on cli meanwhile. */
 SMIPC_EXPORT void smipc_client_close(smipc_client *cli);
 /* From any thread, while other calls run: disconnects, wakes every call blocked on cli,
