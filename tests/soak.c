@@ -23,7 +23,7 @@
  * Client threads wait every way the API offers: recv with a timeout, recv(-1), and poll()
  * on smipc_client_fd; beside the server's receiving thread another polls smipc_server_fd
  * from a random moment on. The server's descriptors must be as many at the end as at the
- * start.
+ * start, and each client's as many after smipc_client_close as before it connected.
  *
  * A test program linked with the public API only (not a `smipc soak` subcommand): the
  * smipc command ships in the Python wheel, and this needs nothing but the library.
@@ -832,6 +832,7 @@ static int client_main(uint32_t life)
     if (chance(500))
         setenv("SMIPC_SPIN_US", "0", 1); /* half of them always sleep when they wait */
     int64_t end = now_ms() + 100 + (int64_t)(rnd() % 5000);
+    int fds_before = count_fds();
     for (int64_t give_up = now_ms() + 10000;;) {
         int rc = smipc_client_connect(&c.cli, name, 5000);
         if (rc == SMIPC_OK)
@@ -898,6 +899,10 @@ static int client_main(uint32_t life)
     pthread_join(rt, NULL);
     free(buf);
     smipc_client_close(c.cli);
+    int fds_after = count_fds();
+    if (fds_after != fds_before)
+        violation(&sh->failures, 1, "life %u: %d descriptors before connect, %d after close", life,
+                  fds_before, fds_after);
     return failed || atomic_load(&c.l->state) != L_DONE;
 }
 

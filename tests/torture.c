@@ -6,8 +6,9 @@
  * are in the handshake). Each round checks that
  *   - every client's blocked call returns SMIPC_ECLOSED (a new connect: SMIPC_ENOTFOUND)
  *     within 1 s of the kill (measured per client on CLOCK_MONOTONIC, which every
- *     process shares; the worst is printed),
- *     and nothing the dead server had half written arrives, in part or mangled;
+ *     process shares; the worst is printed), and so do a send and a receive after it
+ *     (once the dead server's whole messages still queued are taken), and nothing the
+ *     dead server had half written arrives, in part or mangled;
  *   - each client process has as many descriptors after smipc_client_close as before it
  *     connected;
  *   - the killed server leaves nothing in the runtime directory but its socket;
@@ -76,6 +77,8 @@ struct client_slot {
     _Atomic int64_t closed_ns, closed2_ns; /* when it returned */
     _Atomic int fds_before, fds_after;
     _Atomic uint64_t got, corrupt;
+    _Atomic int after_send, after_recv; /* later calls on the handle, once it said ECLOSED */
+    _Atomic int64_t after_ns;           /* how long they took */
 };
 
 struct shared {
@@ -310,7 +313,6 @@ static int client_main(int role, int killed_fd)
         rc = receive_all(&c, -1, 0);
         pthread_join(t, NULL);
         break;
-    case R_IDLE:
     case R_RECONNECT:
         for (;;) {
             char b[8];
@@ -324,6 +326,7 @@ static int client_main(int role, int killed_fd)
                 break; /* a dead server's name: SMIPC_ENOTFOUND (or ECLOSED mid-handshake) */
         }
         break;
+    case R_IDLE:
     case R_IDLE_SLEEP: {
         char b;
         while (read(killed_fd, &b, 1) < 0 && errno == EINTR)
@@ -334,6 +337,18 @@ static int client_main(int role, int killed_fd)
     }
     atomic_store(&c.slot->closed_ns, now_ns());
     atomic_store(&c.slot->rc, rc);
+    if (rc == SMIPC_ECLOSED && c.cli) { /* (a reconnecting one may have no handle now) */
+        /* later calls say the same at once: a send (even one that would fit), and a
+         * receive once the dead server's whole messages still queued are taken */
+        int64_t t0 = now_ns();
+        uint8_t one = 1;
+        atomic_store(&c.slot->after_send, smipc_client_send(c.cli, &one, 1, -1));
+        atomic_store(&c.slot->after_recv, receive_all(&c, -1, 0));
+        atomic_store(&c.slot->after_ns, now_ns() - t0);
+    } else {
+        atomic_store(&c.slot->after_send, SMIPC_ECLOSED);
+        atomic_store(&c.slot->after_recv, SMIPC_ECLOSED);
+    }
     smipc_client_close(c.cli);
     atomic_store(&c.slot->fds_after, count_fds());
     return 0;
@@ -481,6 +496,12 @@ static void round_once(int round, const char *dir)
         if (i == R_BOTH)
             check_call(round, i, atomic_load(&s->rc2), atomic_load(&s->closed2_ns), killed_at,
                        " (its sending thread)");
+        if (atomic_load(&s->after_send) != SMIPC_ECLOSED ||
+            atomic_load(&s->after_recv) != SMIPC_ECLOSED || atomic_load(&s->after_ns) > 1000000000)
+            fail("round %d, client '%s': after SMIPC_ECLOSED, a send said %s and a receive %s, "
+                 "in %.0f ms",
+                 round, role_names[i], smipc_strerror(atomic_load(&s->after_send)),
+                 smipc_strerror(atomic_load(&s->after_recv)), atomic_load(&s->after_ns) / 1e6);
         if (atomic_load(&s->fds_after) != atomic_load(&s->fds_before))
             fail("round %d, client '%s': %d descriptors before connect, %d after close", round,
                  role_names[i], atomic_load(&s->fds_before), atomic_load(&s->fds_after));
