@@ -858,7 +858,8 @@ static int client_main(uint32_t life)
     uint8_t *buf = malloc(max_size + HDR);
     uint64_t seq = 0;
     int failed = 0;
-    while (!failed && now_ms() < end && !atomic_load(&sh->finish_clients)) {
+    /* the first message (its hello) always goes, even when the run ends at once */
+    while (!failed && (seq == 0 || (now_ms() < end && !atomic_load(&sh->finish_clients)))) {
         size_t len = size_of(DIR_C2S, life, seq);
         build(buf, len, K_DATA, DIR_C2S, life, seq, 0);
         atomic_store(&c.l->in_big_send, len > (size_t)cfg.packet_size * cfg.ring_packets);
