@@ -3,7 +3,8 @@
  * SIGKILLed in the middle of a message and some are stopped (SIGSTOP) for seconds.
  *
  *   soak [--seconds S] [--clients N] [--max-size BYTES] [--seed X]
- *        [--packet-size BYTES] [--ring-packets N] [--no-checksum]    (the server's limits)
+ *        [--packet-size BYTES] [--ring-packets N] [--no-checksum] [--max-clients N]
+ *                                                       (the server's limits)
  *
  * Every message says who sent it, its place in its stream and its length, and its bytes
  * are a function of those, so the receiver sees any message lost, duplicated, reordered,
@@ -81,6 +82,7 @@ struct shared {
     /* where the time went (for reading the figures, not checked) */
     _Atomic uint64_t ms_recv, ms_send, ms_bcast, send_timeouts, cli_send_timeouts;
     _Atomic int64_t worst_fd_ms;
+    _Atomic uint64_t refused_full;
     _Atomic uint32_t finish_clients, finish_server, server_ready, printed;
     /* the server's own figures */
     _Atomic int64_t fds_before_open, fds_start, fds_end, fds_after_close, server_rss_kb;
@@ -838,6 +840,7 @@ static int client_main(uint32_t life)
         if (rc == SMIPC_OK)
             break;
         /* full (killed clients not yet reaped) or slow: try again for a while */
+        atomic_fetch_add(&sh->refused_full, rc == SMIPC_EFULL);
         if ((rc != SMIPC_EFULL && rc != SMIPC_ETIMEDOUT) || now_ms() > give_up) {
             violation(&sh->failures, 1, "life %u: smipc_client_connect: %s", life,
                       smipc_strerror(rc));
@@ -946,7 +949,8 @@ struct stopped {
 static void usage(void)
 {
     fprintf(stderr, "usage: soak [--seconds S] [--clients N] [--max-size BYTES] [--seed X]\n"
-                    "            [--packet-size BYTES] [--ring-packets N] [--no-checksum]\n");
+                    "            [--packet-size BYTES] [--ring-packets N] [--no-checksum]\n"
+                    "            [--max-clients N]\n");
     exit(2);
 }
 
@@ -973,6 +977,8 @@ int main(int argc, char **argv)
             cfg.packet_size = (uint32_t)strtoul(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--ring-packets"))
             cfg.ring_packets = (uint32_t)strtoul(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--max-clients"))
+            cfg.max_clients = (uint32_t)strtoul(argv[++i], NULL, 0);
         else
             usage();
     }
@@ -1174,9 +1180,10 @@ int main(int argc, char **argv)
     printf("soak: %.1f s, %u client processes at a time, %u in all: %u ended by themselves, "
            "%u killed (SIGKILL), %u stopped (SIGSTOP) for 0.5-3 s\n",
            secs, nclients, nlives, clean, killed, stopped);
-    printf("rings: %u packets of %u bytes each way, checksums %s; messages 0 B to %zu B\n",
+    printf("rings: %u packets of %u bytes each way, checksums %s; messages 0 B to %zu B; "
+           "max_clients %u (connects refused as full, tried again: %" PRIu64 ")\n",
            cfg.ring_packets, cfg.packet_size, cfg.flags & SMIPC_NO_CHECKSUM ? "off" : "on",
-           max_size);
+           max_size, cfg.max_clients, atomic_load(&sh->refused_full));
     printf("messages: %" PRIu64 " (%.0f per second), bytes: %" PRIu64 "\n", msgs, msgs / secs,
            atomic_load(&sh->bytes));
     printf("broadcasts: %" PRIu64 ", %" PRIu64
