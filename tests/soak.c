@@ -835,7 +835,7 @@ static int client_main(uint32_t life)
         setenv("SMIPC_SPIN_US", "0", 1); /* half of them always sleep when they wait */
     int64_t end = now_ms() + 100 + (int64_t)(rnd() % 5000);
     int fds_before = count_fds();
-    for (int64_t give_up = now_ms() + 10000;;) {
+    for (int64_t give_up = now_ms() + 30000;;) {
         int rc = smipc_client_connect(&c.cli, name, 5000);
         if (rc == SMIPC_OK)
             break;
