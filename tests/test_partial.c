@@ -20,7 +20,8 @@ enum { PS = 64, COUNT = 8, PACKETS = 300 };
 struct dribbler {
     smipc_client *cli;
     unsigned char *packets;
-    uint32_t stride, pos, sent;
+    uint32_t stride, pos;
+    _Atomic uint32_t sent; /* read by the test while a pacing thread dribbles */
     int wake_fd;
 };
 
@@ -32,7 +33,8 @@ static void dribbler_init(struct dribbler *d, smipc_client *cli)
     d->cli = cli;
     d->packets = map + sh->ring_offset[0] + sizeof(struct smipc_ring_hdr);
     d->stride = sh->stride;
-    d->pos = d->sent = 0;
+    d->pos = 0;
+    atomic_store(&d->sent, 0);
     int fds[4];
     smipc_testing_client_wake_fds(cli, fds);
     d->wake_fd = fds[0]; /* c2s data */
