@@ -16,6 +16,10 @@
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+/* An honest server lists at most its max_clients live clients and as many departed ones
+ * kept for their unread messages (smipc_server_reap); max_clients is at most 2^20. */
+#define SMIPC_STAT_MAX_RECORDS (2u << 20)
+
 static uint32_t queued(const struct smipc_ring *r)
 {
     uint32_t n = LOAD(r->hdr->next) - LOAD(r->hdr->front);
@@ -101,6 +105,11 @@ int smipc_stats_query(const char *name, struct smipc_stat_server *summary,
     size_t cap = 0;
     int got_summary = 0;
     while (!rc) {
+        /* A peer that never stops talking must not outlast the deadline either. */
+        if (deadline != SMIPC_FOREVER && smipc_now_ns() >= deadline) {
+            rc = SMIPC_ETIMEDOUT;
+            break;
+        }
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int n = poll(&p, 1, smipc_poll_ms(deadline));
         if (n == 0) {
@@ -134,6 +143,12 @@ int smipc_stats_query(const char *name, struct smipc_stat_server *summary,
             *summary = u.s;
             got_summary = 1;
         } else if (u.s.kind == SMIPC_STAT_CONN && len == sizeof u.c && got_summary) {
+            /* No more records than a server can have connections: a hostile one could
+             * send them for ever. */
+            if (*count >= 2 * (uint64_t)summary->max_clients || *count >= SMIPC_STAT_MAX_RECORDS) {
+                rc = SMIPC_EPROTO;
+                break;
+            }
             if (*count == cap) {
                 cap = cap ? 2 * cap : 16;
                 struct smipc_stat_conn *more = realloc(*conns, cap * sizeof *more);

@@ -76,8 +76,6 @@ def stat(path):
         pytest.fail("smipc stat did not keep to its 2 s limit")
 
 
-@pytest.mark.xfail(strict=True, reason="needs csrc/stats.c: smipc_stats_query takes records "
-                   "without limit (grew to hundreds of MB)")
 def test_more_records_than_the_server_can_have_clients_is_a_protocol_error(tmp_path):
     fake = EndlessStats(str(tmp_path / "fake.sock"), max_clients=4, gap=0)
     try:
