@@ -155,7 +155,12 @@ def test_close_races_calls_in_flight(smipc_server, smipc_name):
                     m = smipc_server.recv(timeout=0.05)
                 except smipc.Timeout:
                     continue
-                assert m.client == cli.id and m.data == b"race"
+                assert m.data == b"race"
+                if m.client != cli.id:
+                    # an earlier round's client: what it sent before it closed still
+                    # arrives, after that round stopped counting
+                    assert m.client < cli.id
+                    continue
                 received[0] += 1
 
         threads = [threading.Thread(target=sender, args=(k,), daemon=True) for k in range(4)]
