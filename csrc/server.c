@@ -34,7 +34,7 @@ static int config_valid(const smipc_server_config *cfg, struct smipc_seg_params 
             return 0;
     if (cfg->max_clients < 1 || cfg->max_clients > (1u << 20))
         return 0;
-    if (cfg->flags & ~(uint32_t)(SMIPC_NO_CHECKSUM | SMIPC_ALLOW_ANY_UID))
+    if (cfg->flags & ~(uint32_t)(SMIPC_NO_CHECKSUM | SMIPC_ALLOW_ANY_UID | SMIPC_EVENTS))
         return 0;
     p->packet_size = cfg->packet_size;
     p->ring_packets = cfg->ring_packets;
@@ -112,6 +112,7 @@ static void server_free(smipc_server *srv)
         free(p);
     }
     free(srv->conns);
+    free(srv->left);
     smipc_close_fd(&srv->thread_epfd);
     smipc_close_fd(&srv->stop_efd);
     smipc_close_fd(&srv->recv_epfd);
@@ -282,7 +283,14 @@ static int view_stale(const smipc_server *srv)
     return atomic_load_explicit(&srv->conns_gen, memory_order_acquire) != srv->view_gen;
 }
 
-/* The next connection, after the one served last, with something to read; it stays
+/* A join the receive under way has yet to tell (SMIPC_EVENTS). */
+static int join_untold(const smipc_server *srv, struct smipc_conn *c)
+{
+    return srv->recv_events && !atomic_load_explicit(&c->join_told, memory_order_relaxed);
+}
+
+/* The next connection, after the one served last, with something to read (or a join to
+ * tell); it stays
  * valid until the view is next renewed (by this receive). */
 static int pick_ready(smipc_server *srv, struct smipc_conn **found)
 {
@@ -297,7 +305,7 @@ static int pick_ready(smipc_server *srv, struct smipc_conn **found)
     for (size_t k = 0; k < n; k++) {
         size_t i = (srv->rr + k) % n;
         struct smipc_conn *c = srv->view[i];
-        if (smipc_link_rx_ready(&c->link)) {
+        if (smipc_link_rx_ready(&c->link) || join_untold(srv, c)) {
             srv->rr = i + 1;
             *found = c;
             return SMIPC_OK;
@@ -315,9 +323,10 @@ static int any_ready(void *arg)
     int ready = 0;
     pthread_mutex_lock(&srv->lock);
     for (size_t i = 0; i < srv->nconns && !ready; i++)
-        ready = smipc_link_rx_ready(&srv->conns[i]->link);
+        ready = smipc_link_rx_ready(&srv->conns[i]->link) || join_untold(srv, srv->conns[i]);
     pthread_mutex_unlock(&srv->lock);
-    return ready || atomic_load_explicit(&srv->reap_wanted, memory_order_relaxed) ||
+    return ready || (srv->recv_events && srv->nleft) ||
+           atomic_load_explicit(&srv->reap_wanted, memory_order_relaxed) ||
            atomic_load_explicit(&srv->shut, memory_order_relaxed);
 }
 
@@ -326,10 +335,12 @@ static int arm_all(smipc_server *srv)
 {
     int ready = 0;
     pthread_mutex_lock(&srv->lock);
-    for (size_t i = 0; i < srv->nconns; i++)
+    for (size_t i = 0; i < srv->nconns; i++) {
         ready |= smipc_link_arm_rx(&srv->conns[i]->link); /* also wakes a waiting client */
+        ready |= join_untold(srv, srv->conns[i]);
+    }
     pthread_mutex_unlock(&srv->lock);
-    return ready;
+    return ready || (srv->recv_events && srv->nleft);
 }
 
 /* Empties the eventfds a wait woke on (ids; 0: notify_efd), so level-triggered fds
@@ -477,10 +488,32 @@ static void keep_fd_level(smipc_server *srv)
         smipc_efd_signal(srv->notify_efd);
 }
 
-static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size_t *len,
+/* The oldest departure not told yet, as an event (SMIPC_EVENTS); a client that joined and
+ * left before a receive looked is told to have joined first. */
+static void tell_departure(smipc_server *srv, int *kind, smipc_client_id *from, size_t *len)
+{
+    struct smipc_departure *d = &srv->left[0];
+    if (from)
+        *from = d->id;
+    *len = 0;
+    if (!d->join_told) {
+        d->join_told = 1;
+        *kind = SMIPC_EVENT_JOINED;
+        return;
+    }
+    *kind = SMIPC_EVENT_LEFT;
+    memmove(srv->left, srv->left + 1, (srv->nleft - 1) * sizeof *srv->left);
+    srv->nleft--;
+}
+
+/* kind: NULL for a plain receive, which passes joins and departures over. */
+static int recv_locked(smipc_server *srv, int *kind, smipc_client_id *from, void *buf, size_t *len,
                        struct smipc_lazy_deadline *deadline)
 {
     size_t cap = *len;
+    srv->recv_events = kind && (srv->cfg.flags & SMIPC_EVENTS);
+    if (kind)
+        *kind = SMIPC_EVENT_MESSAGE;
     if (atomic_load_explicit(&srv->fd_mode, memory_order_relaxed))
         drain_events(srv, 0);
     for (;;) {
@@ -490,11 +523,25 @@ static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size
          * reap, on every turn: left standing, the request would end every wait at once. */
         if (atomic_load_explicit(&srv->reap_wanted, memory_order_relaxed))
             smipc_server_reap(srv);
+        if (srv->nleft && !srv->recv_events)
+            srv->nleft = 0;
+        if (srv->nleft) {
+            tell_departure(srv, kind, from, len);
+            return SMIPC_OK;
+        }
         struct smipc_conn *c;
         int rc = pick_ready(srv, &c);
         if (rc)
             return rc;
         if (c) {
+            if (!atomic_exchange_explicit(&c->join_told, 1, memory_order_relaxed) &&
+                srv->recv_events) {
+                *kind = SMIPC_EVENT_JOINED; /* before any of its messages */
+                if (from)
+                    *from = c->id;
+                *len = 0;
+                return SMIPC_OK;
+            }
             rc = serve_conn(srv, c, buf, cap, len, deadline);
             smipc_client_id id = c->id;
             /* The caller asks again with a larger buffer: that receive is this message's,
@@ -516,8 +563,8 @@ static int recv_locked(smipc_server *srv, smipc_client_id *from, void *buf, size
     }
 }
 
-SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf, size_t *len,
-                                   int timeout_ms)
+static int recv_call(smipc_server *srv, int *kind, smipc_client_id *from, void *buf, size_t *len,
+                     int timeout_ms)
 {
     if (!srv || !len || (!buf && *len))
         return SMIPC_EINVAL;
@@ -528,7 +575,7 @@ SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, voi
     rc = smipc_call_lock(&srv->recv_lock, &deadline);
     if (rc)
         return rc;
-    rc = recv_locked(srv, from, buf, len, &deadline);
+    rc = recv_locked(srv, kind, from, buf, len, &deadline);
     if (view_stale(srv))
         smipc_server_view_renew(srv); /* lets go of connections reaped meanwhile */
     smipc_call_unlock(&srv->recv_lock);
@@ -536,6 +583,20 @@ SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, voi
     if (atomic_load(&srv->reap_wanted))
         smipc_server_reap_soon(srv);
     return rc;
+}
+
+SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf, size_t *len,
+                                   int timeout_ms)
+{
+    return recv_call(srv, NULL, from, buf, len, timeout_ms);
+}
+
+SMIPC_EXPORT int smipc_server_recv_event(smipc_server *srv, int *kind, smipc_client_id *from,
+                                         void *buf, size_t *len, int timeout_ms)
+{
+    if (!kind)
+        return SMIPC_EINVAL;
+    return recv_call(srv, kind, from, buf, len, timeout_ms);
 }
 
 /* ---- sending ---- */

@@ -141,6 +141,26 @@ void smipc_conn_remove_at(smipc_server *srv, size_t i)
     smipc_conn_unref(c);
 }
 
+/* Queues c's departure for smipc_server_recv_event (with recv_lock held). */
+static void note_departure(smipc_server *srv, struct smipc_conn *c)
+{
+    if (srv->nleft == SMIPC_DEPARTURES_MAX) { /* nobody asks: forget the oldest */
+        memmove(srv->left, srv->left + 1, (srv->nleft - 1) * sizeof *srv->left);
+        srv->nleft--;
+    }
+    if (srv->nleft == srv->left_cap) {
+        size_t cap = srv->left_cap ? srv->left_cap * 2 : 16;
+        struct smipc_departure *n = realloc(srv->left, cap * sizeof *n);
+        if (!n)
+            return; /* out of memory: this departure goes untold */
+        srv->left = n;
+        srv->left_cap = cap;
+    }
+    srv->left[srv->nleft].id = c->id;
+    srv->left[srv->nleft].join_told = atomic_load(&c->join_told);
+    srv->nleft++;
+}
+
 void smipc_server_reap(smipc_server *srv)
 {
     atomic_store(&srv->reap_wanted, 0);
@@ -160,6 +180,8 @@ void smipc_server_reap(smipc_server *srv)
             ++lingering <= srv->cfg.max_clients)
             continue;
         smipc_link_discard(&c->link);
+        if (srv->cfg.flags & SMIPC_EVENTS)
+            note_departure(srv, c);
         smipc_conn_remove_at(srv, i);
     }
     pthread_mutex_unlock(&srv->lock);

@@ -22,7 +22,8 @@
 struct smipc_conn {
     struct smipc_link link;
     smipc_client_id id;
-    _Atomic int refs; /* the table holds one, the receive view one, each sender one */
+    _Atomic int refs;      /* the table holds one, the receive view one, each sender one */
+    _Atomic int join_told; /* SMIPC_EVENTS: a receive has told of its join */
     struct smipc_call_lock send_lock;
     int ctl_fd;
     int wake_fds[4]; /* our ends: c2s data, c2s room, s2c data, s2c room */
@@ -32,6 +33,13 @@ struct smipc_conn {
     uid_t uid;
     int64_t connected_ns;
 };
+
+/* SMIPC_EVENTS: a client gone from the table whose departure no receive has told yet. */
+struct smipc_departure {
+    smipc_client_id id;
+    int join_told; /* else its join is told first */
+};
+#define SMIPC_DEPARTURES_MAX (1u << 20) /* untold beyond this, the oldest are forgotten */
 
 /* An accepted socket that has not said hello yet. */
 struct smipc_pending {
@@ -81,6 +89,11 @@ struct smipc_server {
      * be: a connection that would pass it is ended. */
     _Atomic size_t parked_bytes;
     size_t park_budget;
+    /* SMIPC_EVENTS: departures not told yet, oldest first, and whether the receive under
+     * way tells of joins and departures (both under recv_lock, which every reap holds) */
+    struct smipc_departure *left;
+    size_t nleft, left_cap;
+    int recv_events;
     _Atomic int reap_wanted;
     _Atomic int shut; /* smipc_server_shutdown was called: every call says ECLOSED */
     _Atomic int fd_mode;

@@ -160,6 +160,8 @@ static void welcome_client(smipc_server *srv, struct smipc_pending *p)
         close(fds[i]); /* the client has its copies; ours would only keep its ends alive */
     if (!rc) {
         atomic_fetch_add(&srv->accepted, 1);
+        if (srv->cfg.flags & SMIPC_EVENTS)
+            smipc_efd_signal(srv->notify_efd); /* a sleeping receive tells of the join */
         smipc_conn_unref(c);
         free(p);
         return;

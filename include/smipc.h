@@ -49,10 +49,18 @@ enum smipc_status {
 
 /* Flags of smipc_server_config.flags. */
 enum smipc_server_flag {
-    SMIPC_NO_CHECKSUM = 1u << 0,  /* skip CRC32C on this server's connections */
-    SMIPC_ALLOW_ANY_UID = 1u << 1 /* accept clients of any uid (default: own uid only); the
-                                     socket is then 0666, and its directory decides who
-                                     reaches it (the default runtime directory: the owner) */
+    SMIPC_NO_CHECKSUM = 1u << 0,   /* skip CRC32C on this server's connections */
+    SMIPC_ALLOW_ANY_UID = 1u << 1, /* accept clients of any uid (default: own uid only); the
+                                      socket is then 0666, and its directory decides who
+                                      reaches it (the default runtime directory: the owner) */
+    SMIPC_EVENTS = 1u << 2         /* smipc_server_recv_event also tells of joins and departures */
+};
+
+/* What smipc_server_recv_event found. */
+enum smipc_event_kind {
+    SMIPC_EVENT_MESSAGE = 0, /* a message from *from, in buf */
+    SMIPC_EVENT_JOINED = 1,  /* *from connected (told before any of its messages) */
+    SMIPC_EVENT_LEFT = 2     /* *from is gone (told after all of its messages) */
 };
 
 SMIPC_EXPORT const char *smipc_strerror(int status); /* never NULL */
@@ -86,6 +94,13 @@ SMIPC_EXPORT void smipc_server_shutdown(smipc_server *srv);
    On entry *len is the capacity of buf; on return the message's length. */
 SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf, size_t *len,
                                    int timeout_ms);
+/* As smipc_server_recv, and on a server opened with SMIPC_EVENTS it also tells, in order
+   with each client's messages, when the client joined and when it left (closed, died, or
+   was dropped): *kind is a smipc_event_kind; for a join or a departure *from is the
+   client, *len is 0 and buf is untouched. On a server with SMIPC_EVENTS, smipc_server_recv
+   passes joins and departures over. */
+SMIPC_EXPORT int smipc_server_recv_event(smipc_server *srv, int *kind, smipc_client_id *from,
+                                         void *buf, size_t *len, int timeout_ms);
 SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const void *buf,
                                    size_t len, int timeout_ms);
 /* Sends to every connected client; *delivered (may be NULL) counts those that got it.
