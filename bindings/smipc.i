@@ -30,12 +30,14 @@
 %javaconst(1);
 %javaconstvalue(1) SMIPC_NO_CHECKSUM;
 %javaconstvalue(2) SMIPC_ALLOW_ANY_UID;
+%javaconstvalue(4) SMIPC_EVENTS;
 #endif
 
 /* The prefix goes: the module (Java package org.smipc, Go package) already says smipc. */
 %rename("%(regex:/^(smipc|SMIPC)_(.*)/\\2/)s") "";
 %rename(Status) smipc_status;
 %rename(ServerFlag) smipc_server_flag;
+%rename(EventKind) smipc_event_kind;
 %rename(ServerConfig) smipc_server_config;
 
 /* Outputs through pointers: a one-element array the caller passes. */
