@@ -534,7 +534,10 @@ static int recv_locked(smipc_server *srv, int *kind, smipc_client_id *from, void
         if (rc)
             return rc;
         if (c) {
-            if (!atomic_exchange_explicit(&c->join_told, 1, memory_order_relaxed) &&
+            /* A plain load first: a locked exchange on every message would wait for the
+             * packet just freed to reach the other core (see call_lock.h). */
+            if (!atomic_load_explicit(&c->join_told, memory_order_relaxed) &&
+                !atomic_exchange_explicit(&c->join_told, 1, memory_order_relaxed) &&
                 srv->recv_events) {
                 *kind = SMIPC_EVENT_JOINED; /* before any of its messages */
                 if (from)
