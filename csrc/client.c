@@ -329,14 +329,25 @@ SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t le
     if (rc)
         return rc;
     struct smipc_lazy_deadline deadline = {timeout_ms, 0};
+    /* read before the lock: a cancel while this send waits for it counts */
+    uint32_t gen = atomic_load_explicit(&cli->link.cancel_gen, memory_order_relaxed);
     rc = smipc_call_lock(&cli->send_lock, &deadline);
     if (rc)
         return rc;
-    rc = smipc_link_try_send(&cli->link, buf, len);
+    cli->link.tx_gen = gen;
+    rc = atomic_load_explicit(&cli->link.cancel_gen, memory_order_relaxed) != gen
+             ? SMIPC_ETIMEDOUT
+             : smipc_link_try_send(&cli->link, buf, len);
     if (rc == SMIPC_AGAIN)
         rc = smipc_link_send(&cli->link, buf, len, smipc_deadline_now(&deadline));
     smipc_call_unlock(&cli->send_lock);
     return rc;
+}
+
+SMIPC_EXPORT void smipc_client_cancel_sends(smipc_client *cli)
+{
+    if (cli)
+        atomic_fetch_add(&cli->link.cancel_gen, 1);
 }
 
 /* In event-loop mode the fd must stay readable while a message is queued. */

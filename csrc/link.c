@@ -164,6 +164,9 @@ static int wait_room(struct smipc_link *l, uint32_t need, uint32_t want, int64_t
         int rc = link_closed_status(l);
         if (rc)
             return rc;
+        /* cancelled: the wait looks again at least every PRODUCER_RECHECK_NS */
+        if (atomic_load_explicit(&l->cancel_gen, memory_order_relaxed) != l->tx_gen)
+            return SMIPC_ETIMEDOUT;
         /* Never sleep while our own peer waits on us for room. The fence publishes what
          * this thread freed without one (the consumer side's state is not ours to touch
          * here: another thread may be receiving). */
@@ -262,7 +265,9 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
         if (!has_room(l, need)) {
             uint32_t left = npk - i, half = count / 2 ? count / 2 : 1;
             uint32_t want = left < half ? left : half;
-            rc = wait_room(l, need, want < need ? need : want, deadline);
+            rc = atomic_load_explicit(&l->cancel_gen, memory_order_relaxed) != l->tx_gen
+                     ? SMIPC_ETIMEDOUT /* cancelled: at the latest when it must wait */
+                     : wait_room(l, need, want < need ? need : want, deadline);
             if (rc) {
                 if (i > 0) {
                     abort_transfer(l, tid);

@@ -49,7 +49,10 @@ struct smipc_link {
     const _Atomic uint32_t *load;
     uint64_t max_message_size;
     _Atomic int state;
+    /* Moves once per cancel_sends call; a send that began before a move gives up. */
+    _Atomic uint32_t cancel_gen;
     /* producer side, under the sender's lock */
+    uint32_t tx_gen; /* cancel_gen when the send under way began (set by the caller) */
     uint32_t tx_pos, tx_seq;
     uint64_t tx_tid;       /* transfer ids count in 64 bits: the 32 in a packet wrap harmlessly */
     uint32_t tx_unchecked; /* packets published since we last looked for a sleeping consumer */
@@ -86,7 +89,8 @@ void smipc_link_init(struct smipc_link *l, void *segment, const struct smipc_seg
                      int is_server, const int wake_fds[4], int ctl_fd);
 void smipc_link_release(struct smipc_link *l); /* frees the stash; closes nothing */
 
-/* Sends one whole message, waiting for room until the deadline. */
+/* Sends one whole message, waiting for room until the deadline (or until cancel_gen
+ * moves away from tx_gen: then SMIPC_ETIMEDOUT, the part sent aborted). */
 int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t deadline);
 /* Sends a message that fits the ring if it has room now; SMIPC_AGAIN (nothing written)
  * when the message must wait or stream: then call smipc_link_send. */

@@ -609,10 +609,15 @@ static int send_one(struct smipc_conn *c, const void *buf, size_t len,
 {
     if (atomic_load(&c->link.state) != SMIPC_LINK_OPEN)
         return SMIPC_ECLOSED;
+    /* read before the lock: a cancel while this send waits for it counts */
+    uint32_t gen = atomic_load_explicit(&c->link.cancel_gen, memory_order_relaxed);
     int rc = smipc_call_lock(&c->send_lock, deadline);
     if (rc)
         return rc;
-    rc = smipc_link_try_send(&c->link, buf, len);
+    c->link.tx_gen = gen;
+    rc = atomic_load_explicit(&c->link.cancel_gen, memory_order_relaxed) != gen
+             ? SMIPC_ETIMEDOUT
+             : smipc_link_try_send(&c->link, buf, len);
     if (rc == SMIPC_AGAIN)
         rc = smipc_link_send(&c->link, buf, len, smipc_deadline_now(deadline));
     smipc_call_unlock(&c->send_lock);
@@ -641,6 +646,21 @@ SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const 
     rc = send_one(c, buf, len, &deadline);
     smipc_conn_unref(c);
     return rc;
+}
+
+SMIPC_EXPORT int smipc_server_cancel_sends(smipc_server *srv, smipc_client_id to)
+{
+    if (!srv)
+        return SMIPC_EINVAL;
+    int rc = usable(srv);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&srv->lock);
+    long i = smipc_conn_find(srv, to);
+    if (i >= 0)
+        atomic_fetch_add(&srv->conns[i]->link.cancel_gen, 1);
+    pthread_mutex_unlock(&srv->lock);
+    return i >= 0 ? SMIPC_OK : SMIPC_ENOCLIENT;
 }
 
 static int peer_alive(struct smipc_conn *c)

@@ -103,6 +103,8 @@ SMIPC_EXPORT int smipc_server_recv_event(smipc_server *srv, int *kind, smipc_cli
                                          void *buf, size_t *len, int timeout_ms);
 SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const void *buf,
                                    size_t len, int timeout_ms);
+/* As smipc_client_cancel_sends, for the sends in progress to one client. */
+SMIPC_EXPORT int smipc_server_cancel_sends(smipc_server *srv, smipc_client_id to);
 /* Sends to every connected client; *delivered (may be NULL) counts those that got it.
    Returns SMIPC_OK when every client got it, else the first failure seen. */
 SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size_t len,
@@ -132,6 +134,12 @@ SMIPC_EXPORT void smipc_client_close(smipc_client *cli);
    in flight have returned. NULL, or a second call, is fine. */
 SMIPC_EXPORT void smipc_client_shutdown(smipc_client *cli);
 SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t len, int timeout_ms);
+/* From any thread: every send on cli in progress now gives up with SMIPC_ETIMEDOUT the next
+   time it must wait for room (within about 10 ms when it already waits), and what it had
+   sent of its message is aborted: the server never sees any of it. A send that needs no
+   more room completes. Sends that begin afterwards are not affected. For an event
+   loop whose task was cancelled while a worker thread sends for it. */
+SMIPC_EXPORT void smipc_client_cancel_sends(smipc_client *cli);
 SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, int timeout_ms);
 /* The id the server sees; 0 for NULL. */
 SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli);

@@ -150,12 +150,58 @@ static void test_client_shutdown_wakes_blocked_calls(void **state)
     smipc_server_close(srv);
 }
 
+/* cancel_sends: a send blocked mid-message gives up with ETIMEDOUT, the peer never sees
+ * any of that message, and the handle goes on working (later sends are not affected). */
+static void test_cancel_sends_gives_up_a_blocked_send(void **state)
+{
+    (void)state;
+    const char *name = th_name("cancel");
+    smipc_server_config cfg = small_rings();
+    smipc_server *srv = th_server(name, &cfg);
+    smipc_client *cli = th_client(name);
+    smipc_client_cancel_sends(cli); /* nothing in progress: changes nothing later */
+    static char buf[BIG];
+    size_t len;
+    smipc_client_id from;
+    for (int side = 0; side < 2; side++) {
+        struct blocked_call b = {.srv = srv, .cli = cli, .to = smipc_client_id_of(cli)};
+        pthread_t t = start_blocked(side ? server_send_forever : client_send_forever, &b);
+        if (side)
+            assert_smipc_ok(smipc_server_cancel_sends(srv, b.to));
+        else
+            smipc_client_cancel_sends(cli);
+        pthread_join(t, NULL);
+        assert_status(b.rc, SMIPC_ETIMEDOUT);
+        /* the part that went is dropped on the other side (which frees the ring); the
+         * next message arrives */
+        len = sizeof buf;
+        if (side)
+            assert_status(smipc_client_recv(cli, buf, &len, 300), SMIPC_ETIMEDOUT);
+        else
+            assert_status(smipc_server_recv(srv, &from, buf, &len, 300), SMIPC_ETIMEDOUT);
+        if (side) {
+            assert_smipc_ok(smipc_server_send(srv, b.to, "after", 5, 1000));
+            len = sizeof buf;
+            assert_smipc_ok(smipc_client_recv(cli, buf, &len, 5000));
+        } else {
+            assert_smipc_ok(smipc_client_send(cli, "after", 5, 1000));
+            len = sizeof buf;
+            assert_smipc_ok(smipc_server_recv(srv, &from, buf, &len, 5000));
+        }
+        assert_true(len == 5 && !memcmp(buf, "after", 5));
+    }
+    assert_status(smipc_server_cancel_sends(srv, 999), SMIPC_ENOCLIENT);
+    smipc_client_close(cli);
+    smipc_server_close(srv);
+}
+
 int main(void)
 {
     th_runtime_dir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_shutdown_wakes_blocked_calls),
         cmocka_unit_test(test_client_shutdown_wakes_blocked_calls),
+        cmocka_unit_test(test_cancel_sends_gives_up_a_blocked_send),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
