@@ -228,6 +228,18 @@ class _Handle:
         finally:
             self._leave(token)
 
+    def _cancel(self, call: Callable[[Any], Any]) -> None:
+        """Runs a cancel_sends call on the handle, counted in like any call (a closed
+        handle has nothing to cancel)."""
+        calls = self._calls
+        token = object()
+        try:
+            calls.append(token)
+            if calls[0] is not _CLOSING:
+                call(self._h)
+        finally:
+            self._leave(token)
+
     def _fd(self, call: Callable[[Any], int]) -> int:
         calls = self._calls
         token = object()
@@ -387,6 +399,11 @@ class Server(_Handle):
         finally:
             self._leave(token)
 
+    def _cancel_sends(self, client: int) -> None:
+        """Sends in progress to client give up (Timeout), what went of them aborted
+        (smipc_server_cancel_sends): for smipc.aio when a task is cancelled."""
+        self._cancel(lambda h: lib.smipc_server_cancel_sends(h, client))
+
     def broadcast(self, data: BytesLike, timeout: Optional[float] = None) -> int:
         """Sends to every connected client; returns how many got it. An error (Timeout
         when some client had no room in time) has ``.delivered``, how many got it."""
@@ -485,6 +502,11 @@ class Client(_Handle):
                 raise self._error(rc)
         finally:
             self._leave(token)
+
+    def _cancel_sends(self) -> None:
+        """Sends in progress give up (Timeout), what went of them aborted
+        (smipc_client_cancel_sends): for smipc.aio when a task is cancelled."""
+        self._cancel(lib.smipc_client_cancel_sends)
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """The next whole message from the server. Raises Timeout, Closed."""

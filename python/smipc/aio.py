@@ -16,7 +16,9 @@ that fits in the ring goes whole or not at all, at once when there is room, else
 worker thread that tries again in short slices until there is, and stops at the next
 slice when the task is cancelled (the message is then never sent, or, if the slice in
 progress sent it, the send returns as done). A message larger than the ring streams from
-a worker in one call with the whole timeout, which a cancellation waits for. close()
+a worker in one call with the whole timeout; a cancellation tells that call to give up
+(smipc_*_cancel_sends: the part that went is aborted, the peer never sees it) and waits
+the few milliseconds until it has, unless the message went whole first. close()
 wakes every waiting task with Closed and removes the reader before the descriptor goes.
 """
 from __future__ import annotations
@@ -138,9 +140,9 @@ class _Async:
             await self._ready.wait(loop, left)
 
     async def _send(self, call: Callable[[float], Any], size: int,
-                    timeout: Optional[float]) -> Any:
+                    timeout: Optional[float], cancel: Callable[[], None]) -> Any:
         """call(t) sends once with timeout t (seconds); it is never repeated after a try
-        that may have sent anything."""
+        that may have sent anything. cancel() makes such a call in a worker give up."""
         loop = asyncio.get_running_loop()
         deadline = _deadline(loop, timeout)
         if self._ring_bytes is None:
@@ -150,8 +152,7 @@ class _Async:
             # call does it all, with the whole timeout.
             if timeout == 0:
                 return call(0)
-            return await _in_worker(loop, lambda: call(math.inf if timeout is None
-                                                        else timeout), None)
+            return await _in_worker(loop, _Whole(call, timeout, cancel), None)
         try:
             return call(0)  # fits: sent whole, or nothing at all
         except Timeout:
@@ -210,23 +211,41 @@ class _Sliced:
         return None
 
 
-async def _in_worker(loop: asyncio.AbstractEventLoop, whole: Optional[Callable[[], Any]],
+class _Whole:
+    """A send of a message larger than the ring, from a worker thread, in one call:
+    cancelled, it is told to give up (the part that went is aborted)."""
+
+    def __init__(self, call: Callable[[float], Any], timeout: Optional[float],
+                 cancel: Callable[[], None]) -> None:
+        self.call, self.timeout, self.cancel = call, timeout, cancel
+        self.cancelled = threading.Event()
+        self.sent = False
+
+    def __call__(self) -> Any:
+        result = self.call(math.inf if self.timeout is None else self.timeout)
+        self.sent = True
+        return result
+
+
+async def _in_worker(loop: asyncio.AbstractEventLoop, whole: Optional[_Whole],
                      sliced: Optional[_Sliced]) -> Any:
-    fn = whole if sliced is None else sliced
+    fn: Union[_Whole, _Sliced, None] = whole if sliced is None else sliced
     assert fn is not None
     work = loop.run_in_executor(None, fn)
     try:
         return await asyncio.shield(work)
     except asyncio.CancelledError:
-        # The work cannot be taken back from the thread: wait for it to stop (at its
-        # next slice), so nothing is sent after this task has been told it was not.
-        if sliced is not None:
-            sliced.cancelled.set()
+        # The work cannot be taken back from the thread: tell it to stop (a slice sends
+        # whole or nothing; a whole message is aborted where it got to) and wait until
+        # it has, so nothing is sent after this task has been told it was not.
+        fn.cancelled.set()
+        if whole is not None:
+            whole.cancel()
         try:
             result = await _wait_uncancellable(work)
         except Exception:
             raise asyncio.CancelledError() from None
-        if sliced is None or sliced.sent:
+        if fn.sent:
             return result  # it went before the cancellation could stop it
         raise
 
@@ -276,7 +295,8 @@ class Client(_Async):
     async def send(self, data: BytesLike, timeout: Optional[float] = None) -> None:
         """Sends one message to the server, once. Raises Timeout, Closed."""
         src, n = _core._readable(data)
-        await self._send(lambda t: self.sync.send(src, timeout=t), n, timeout)
+        await self._send(lambda t: self.sync.send(src, timeout=t), n, timeout,
+                         self.sync._cancel_sends)
 
     async def __aenter__(self) -> "Client":
         return self
@@ -319,7 +339,8 @@ class Server(_Async):
     async def send(self, client: int, data: BytesLike, timeout: Optional[float] = None) -> None:
         """Sends one message to one client, once. Raises NoSuchClient, Closed, Timeout."""
         src, n = _core._readable(data)
-        await self._send(lambda t: self.sync.send(client, src, timeout=t), n, timeout)
+        await self._send(lambda t: self.sync.send(client, src, timeout=t), n, timeout,
+                         lambda: self.sync._cancel_sends(client))
 
     async def broadcast(self, data: BytesLike, timeout: Optional[float] = None) -> int:
         """Sends to every connected client, once each, all within timeout; returns how
@@ -330,7 +351,10 @@ class Server(_Async):
         def to(client: int) -> Callable[[float], None]:
             return lambda t: self.sync.send(client, src, timeout=t)
 
-        results = await asyncio.gather(*(self._send(to(c), n, timeout)
+        def cancel(client: int) -> Callable[[], None]:
+            return lambda: self.sync._cancel_sends(client)
+
+        results = await asyncio.gather(*(self._send(to(c), n, timeout, cancel(c))
                                          for c in self.sync.clients()),
                                        return_exceptions=True)
         delivered = sum(1 for r in results if r is None)

@@ -125,3 +125,32 @@ def test_asyncio_run_ends_with_a_send_waiting_for_room(smipc_name, smipc_spawn):
             assert srv.recv(timeout=10).data == bytes(64)
         assert srv.recv(timeout=10).data == b"AFTER"
         assert child.join(timeout=30) == 0
+
+
+@pytest.mark.parametrize("timeout", [None, 30])
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_a_cancelled_send_larger_than_the_ring_is_never_delivered(smipc_name, timeout, side):
+    # A message larger than the ring streams from a worker in one call; cancelled, the
+    # call is told to give up, the part that went is aborted, and asyncio.run() ends.
+    big = bytes(range(256)) * 40  # 10 KiB through a 256-byte ring
+    async def main():
+        async with smipc.aio.Server(smipc_name, **SMALL) as srv:
+            async with await smipc.aio.Client.connect(smipc_name, timeout=5) as cli:
+                if side == "client":
+                    send = cli.send(big, timeout=timeout)
+                else:
+                    send = srv.send(cli.id, big, timeout=timeout)
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(send, 0.2)  # nobody reads: it cannot finish
+                if side == "client":
+                    with pytest.raises(smipc.Timeout):  # what went of it is dropped
+                        await srv.recv(timeout=0.3)
+                    await cli.send(b"AFTER")
+                    assert (await srv.recv(timeout=5)).data == b"AFTER"
+                else:
+                    with pytest.raises(smipc.Timeout):
+                        await cli.recv(timeout=0.3)
+                    await srv.send(cli.id, b"AFTER")
+                    assert await cli.recv(timeout=5) == b"AFTER"
+
+    run(main())
