@@ -471,11 +471,20 @@ class Client(_Handle):
     _kind = "Client"
     id = 0
 
-    def __init__(self, name: Union[str, bytes], *, timeout: Optional[float] = None) -> None:
+    def __init__(self, name: Union[str, bytes], *, timeout: Optional[float] = None,
+                 wait: bool = False) -> None:
+        """Connects to the live server that owns name. timeout (seconds, None: for ever)
+        bounds the handshake; with wait=True the client first waits, up to the timeout,
+        for a server to come up (as a harness does that starts its server in another
+        process): Timeout if none did. Without it, NotFound at once when nobody serves
+        the name."""
         super().__init__()
         self.name = name
         out = ffi.new("smipc_client **")
-        rc = lib.smipc_client_connect(out, _name(name), _timeout_ms(timeout))
+        connect = lib.smipc_client_connect_wait if wait else lib.smipc_client_connect
+        rc = connect(out, _name(name), _timeout_ms(timeout))
+        if rc == lib.SMIPC_ETIMEDOUT and wait:
+            raise error_for(rc, f"no server came up for {name!r} within {timeout} s")
         if rc:
             raise error_for(rc, f"server {name!r}")
         self._opened(out[0])

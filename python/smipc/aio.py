@@ -27,6 +27,7 @@ import asyncio
 import logging
 import math
 import threading
+import time
 from typing import Any, AsyncIterator, Callable, List, Optional, Set, TypeVar, Union
 
 from . import _core
@@ -272,14 +273,31 @@ class Client(_Async):
         self._setup()
 
     @classmethod
-    async def connect(cls, name: Union[str, bytes], *, timeout: Optional[float] = None
-                      ) -> "Client":
+    async def connect(cls, name: Union[str, bytes], *, timeout: Optional[float] = None,
+                      wait: bool = False) -> "Client":
+        """Connects as smipc.Client does; wait=True first waits (up to timeout) for a
+        server to come up, in slices, so that a cancellation ends the wait at once."""
         loop = asyncio.get_running_loop()
-        # The handshake is short, but a busy server could make it wait.
-        work = loop.run_in_executor(None, lambda: _core.Client(name, timeout=timeout))
+        stop = threading.Event()
+
+        def connect() -> _core.Client:
+            if not wait:
+                # The handshake is short, but a busy server could make it wait.
+                return _core.Client(name, timeout=timeout)
+            end = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = _SLICE if end is None else min(_SLICE, max(0.0, end - time.monotonic()))
+                try:
+                    return _core.Client(name, timeout=left, wait=True)
+                except Timeout:
+                    if stop.is_set() or (end is not None and time.monotonic() >= end):
+                        raise
+
+        work = loop.run_in_executor(None, connect)
         try:
             cli = await asyncio.shield(work)
         except asyncio.CancelledError:
+            stop.set()
             work.add_done_callback(_close_unwanted)  # connected after all: hang up
             raise
         return cls(cli)
