@@ -70,11 +70,12 @@ static void test_joins_and_departures_in_order(void **state)
 
     /* one that never says a word, then closes */
     smipc_client *quiet = th_client(name);
+    smipc_client_id quiet_id = smipc_client_id_of(quiet);
     e = next_event(srv);
-    assert_true(e.kind == SMIPC_EVENT_JOINED && e.from == smipc_client_id_of(quiet));
+    assert_true(e.kind == SMIPC_EVENT_JOINED && e.from == quiet_id);
     smipc_client_close(quiet);
     e = next_event(srv);
-    assert_true(e.kind == SMIPC_EVENT_LEFT && e.from == smipc_client_id_of(quiet));
+    assert_true(e.kind == SMIPC_EVENT_LEFT && e.from == quiet_id);
 
     /* one killed in the middle of a message: its part is never delivered */
     pid_t b = th_spawn(stream_forever, (void *)name);
