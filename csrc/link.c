@@ -263,11 +263,14 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
          * then leaves nothing behind. A larger one streams, and is aborted on timeout. */
         uint32_t need = (i == 0 && npk <= count) ? npk : 1;
         if (!has_room(l, need)) {
-            uint32_t left = npk - i, half = count / 2 ? count / 2 : 1;
-            uint32_t want = left < half ? left : half;
+            /* Woken once half the ring is free, however little this message still needs:
+             * asking for one packet, a flooding producer on busy CPUs was woken for every
+             * packet freed, and its ring ran dry while it waited to be scheduled, so its
+             * share of the server fell (docs/BENCHMARKS.md, "Flooding clients"). */
+            uint32_t half = count / 2 ? count / 2 : 1;
             rc = atomic_load_explicit(&l->cancel_gen, memory_order_relaxed) != l->tx_gen
                      ? SMIPC_ETIMEDOUT /* cancelled: at the latest when it must wait */
-                     : wait_room(l, need, want < need ? need : want, deadline);
+                     : wait_room(l, need, half < need ? need : half, deadline);
             if (rc) {
                 if (i > 0) {
                     abort_transfer(l, tid);

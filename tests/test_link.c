@@ -333,6 +333,52 @@ static void test_two_aborts_in_a_row(void **state)
     pair_free(p);
 }
 
+struct one_send {
+    struct pair *p;
+    int rc;
+};
+
+static void *send_one_more(void *arg)
+{
+    struct one_send *s = arg;
+    unsigned char m[64] = {0};
+    s->rc = smipc_link_send(&s->p->cli, m, sizeof m, soon(10000));
+    return NULL;
+}
+
+static int producer_asleep(void *arg)
+{
+    return atomic_load(&((struct pair *)arg)->srv.rx.hdr->tx_waiting) != 0;
+}
+
+/* A producer waiting for room asks to be woken once half the ring is free, not after the
+ * one packet it needs: woken for every packet, a flooding client on busy CPUs lost its
+ * share of the server while it waited to be scheduled. */
+static void test_producer_waits_for_half_the_ring(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new(64, 8, 4096, 1);
+    unsigned char m[64] = {0}, out[64];
+    for (int i = 0; i < 8; i++)
+        assert_smipc_ok(smipc_link_send(&p->cli, m, sizeof m, soon(100)));
+    struct one_send s = {p, -99};
+    pthread_t t;
+    pthread_create(&t, NULL, send_one_more, &s);
+    assert_true(th_eventually(producer_asleep, p, 10000));
+    /* the consumer's sequence at which to wake it: 8 sent + 4 wanted - 8 slots */
+    assert_int_equal(atomic_load(&p->srv.rx.hdr->free), 4);
+    for (int i = 0; i < 9; i++) {
+        size_t len = sizeof out;
+        int rc;
+        while ((rc = smipc_link_recv_some(&p->srv, out, sizeof out, &len)) == SMIPC_AGAIN)
+            assert_true(smipc_link_wait_rx(&p->srv, soon(10000)) == SMIPC_OK);
+        assert_smipc_ok(rc);
+    }
+    pthread_join(t, NULL);
+    assert_smipc_ok(s.rc);
+    pair_free(p);
+}
+
 /* Transfer ids from just below 2^31 and just below 2^32 on: messages that stream through
  * the ring (the consumer meets each one half-written) and one given up in between all
  * cross the boundary. The producer's and consumer's counters are set directly. */
@@ -562,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_aborted_transfer_is_never_delivered),
         cmocka_unit_test(test_two_aborts_in_a_row),
         cmocka_unit_test(test_transfer_ids_wrap),
+        cmocka_unit_test(test_producer_waits_for_half_the_ring),
         cmocka_unit_test(test_hostile_headers_are_eproto),
         cmocka_unit_test(test_every_single_bit_flip_is_caught),
         cmocka_unit_test(test_no_checksum_mode_delivers),
