@@ -263,8 +263,13 @@ SMIPC_EXPORT int smipc_client_connect_wait(smipc_client **out, const char *name,
         return errno == ENOENT ? SMIPC_ENOTFOUND : errno == EACCES ? SMIPC_EACCES : SMIPC_ESYS;
     }
     int recheck_ms = WAIT_RECHECK_MIN_MS;
-    for (;;) {
-        rc = smipc_client_connect(out, name, timeout_ms < 0 ? -1 : ms_left(deadline));
+    for (int tries = 0;; tries++) {
+        int left = ms_left(deadline);
+        if (tries && left == 0) { /* a connect now could take 250 ms past the timeout */
+            rc = SMIPC_ETIMEDOUT;
+            break;
+        }
+        rc = smipc_client_connect(out, name, timeout_ms < 0 ? -1 : left);
         if (rc != SMIPC_ENOTFOUND)
             break;
         int ms = ms_left(deadline);

@@ -815,6 +815,9 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
     free(pfd);
     if (delivered)
         *delivered = ok;
+    /* every client "gone" because the handle was shut down is not a success */
+    if (atomic_load_explicit(&srv->shut, memory_order_acquire))
+        return SMIPC_ECLOSED;
     return first;
 }
 

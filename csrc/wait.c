@@ -132,15 +132,17 @@ void smipc_wake_drain(int fd)
 
 int smipc_sleep2(int wake_fd, int ctl_fd, int64_t deadline, int *fd_left)
 {
-    struct pollfd p[2] = {{.fd = wake_fd, .events = POLLIN}, {.fd = ctl_fd, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = wake_fd, .events = POLLIN | POLLRDHUP},
+                          {.fd = ctl_fd, .events = POLLIN}};
     int n = poll(p, ctl_fd >= 0 ? 2 : 1, smipc_poll_ms(deadline));
     if (n < 0)
         return errno == EINTR ? SMIPC_OK : SMIPC_ESYS;
     /* After the handshake nothing travels on the control socket: any event is a goodbye. */
     if (ctl_fd >= 0 && p[1].revents)
         return SMIPC_ECLOSED;
-    /* A wake-up socket in error or hung up would read as ready for ever: the peer broke it */
-    if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+    /* A wake-up socket in error, hung up or shut down for reading would read as ready for
+     * ever (a server that kept a copy of the client's end can shut it down): broken. */
+    if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP))
         return SMIPC_ECLOSED;
     if (p[0].revents & POLLIN) {
         if (fd_left)

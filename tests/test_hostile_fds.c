@@ -299,6 +299,38 @@ static void test_client_ignores_a_header_rewritten_later(void **state)
     }
 }
 
+/* A server that kept a copy of a client's end of a wake-up pair can shut it down for
+ * reading: it then polls readable for ever and nothing drains it. The client's waits must
+ * call that closed (they spun at full speed until their timeout, for ever with -1). */
+static void test_a_wake_socket_shut_down_is_closed(void **state)
+{
+    (void)state;
+    for (int which = 0; which < 2; which++) { /* the s2c data end, then the c2s room end */
+        const char *name = th_name("shutrd");
+        smipc_server_config cfg;
+        smipc_server_config_init(&cfg);
+        cfg.packet_size = 64;
+        cfg.ring_packets = 4;
+        smipc_server *srv = th_server(name, &cfg);
+        smipc_client *cli = th_client(name);
+        int fds[4];
+        smipc_testing_client_wake_fds(cli, fds);
+        char b[64] = {0};
+        size_t len = sizeof b;
+        if (which == 0) {
+            assert_int_equal(shutdown(fds[2], SHUT_RD), 0);
+            assert_status(smipc_client_recv(cli, b, &len, 5000), SMIPC_ECLOSED);
+        } else {
+            for (int i = 0; i < 4; i++)
+                assert_smipc_ok(smipc_client_send(cli, b, sizeof b, 0));
+            assert_int_equal(shutdown(fds[1], SHUT_RD), 0);
+            assert_status(smipc_client_send(cli, b, sizeof b, 5000), SMIPC_ECLOSED);
+        }
+        smipc_client_close(cli);
+        smipc_server_close(srv);
+    }
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -306,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_client_cannot_block_the_server),
         cmocka_unit_test(test_client_refuses_the_wrong_descriptors),
         cmocka_unit_test(test_client_ignores_a_header_rewritten_later),
+        cmocka_unit_test(test_a_wake_socket_shut_down_is_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

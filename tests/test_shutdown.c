@@ -195,6 +195,37 @@ static void test_cancel_sends_gives_up_a_blocked_send(void **state)
     smipc_server_close(srv);
 }
 
+static void *server_broadcast_forever(void *p)
+{
+    struct blocked_call *b = p;
+    atomic_store(&b->tid, (pid_t)syscall(SYS_gettid));
+    char *buf = calloc(1, 1024);
+    b->rc = smipc_server_broadcast(b->srv, buf, 1024, -1, NULL);
+    free(buf);
+    return NULL;
+}
+
+/* A broadcast waiting for a full client when the handle is shut down says ECLOSED too,
+ * not success with nobody reached. */
+static void test_shutdown_wakes_a_broadcast(void **state)
+{
+    (void)state;
+    const char *name = th_name("shutbc");
+    smipc_server_config cfg = small_rings();
+    smipc_server *srv = th_server(name, &cfg);
+    smipc_client *cli = th_client(name);
+    char m[1024] = {0};
+    for (int i = 0; i < 4; i++) /* its ring is full */
+        assert_smipc_ok(smipc_server_send(srv, smipc_client_id_of(cli), m, sizeof m, 1000));
+    struct blocked_call b = {.srv = srv};
+    pthread_t t = start_blocked(server_broadcast_forever, &b);
+    smipc_server_shutdown(srv);
+    pthread_join(t, NULL);
+    assert_status(b.rc, SMIPC_ECLOSED);
+    smipc_server_close(srv);
+    smipc_client_close(cli);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -202,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_server_shutdown_wakes_blocked_calls),
         cmocka_unit_test(test_client_shutdown_wakes_blocked_calls),
         cmocka_unit_test(test_cancel_sends_gives_up_a_blocked_send),
+        cmocka_unit_test(test_shutdown_wakes_a_broadcast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
