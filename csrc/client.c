@@ -236,14 +236,6 @@ SMIPC_EXPORT int smipc_client_connect(smipc_client **out, const char *name, int 
 #define WAIT_RECHECK_MIN_MS 5   /* a socket there that refuses: a server between bind and */
 #define WAIT_RECHECK_MAX_MS 100 /* listen, or a stale one; looked at again, backing off */
 
-static int ms_left(int64_t deadline)
-{
-    if (deadline == SMIPC_FOREVER)
-        return -1;
-    int64_t left = deadline - smipc_now_ns();
-    return left <= 0 ? 0 : left > INT_MAX * (int64_t)1000000 ? INT_MAX : (int)(left / 1000000);
-}
-
 SMIPC_EXPORT int smipc_client_connect_wait(smipc_client **out, const char *name, int timeout_ms)
 {
     if (!out)
@@ -264,7 +256,7 @@ SMIPC_EXPORT int smipc_client_connect_wait(smipc_client **out, const char *name,
     }
     int recheck_ms = WAIT_RECHECK_MIN_MS;
     for (int tries = 0;; tries++) {
-        int left = ms_left(deadline);
+        int left = smipc_poll_ms(deadline);
         if (tries && left == 0) { /* a connect now could take 250 ms past the timeout */
             rc = SMIPC_ETIMEDOUT;
             break;
@@ -272,7 +264,7 @@ SMIPC_EXPORT int smipc_client_connect_wait(smipc_client **out, const char *name,
         rc = smipc_client_connect(out, name, timeout_ms < 0 ? -1 : left);
         if (rc != SMIPC_ENOTFOUND)
             break;
-        int ms = ms_left(deadline);
+        int ms = smipc_poll_ms(deadline);
         if (ms == 0) {
             rc = SMIPC_ETIMEDOUT;
             break;

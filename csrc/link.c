@@ -74,6 +74,12 @@ void smipc_link_release(struct smipc_link *l)
 
 /* ---- producer ---- */
 
+/* Packets a message of total bytes takes (an empty one takes one). */
+static uint64_t packets_for(uint64_t total, uint32_t ps)
+{
+    return total ? (total + ps - 1) / ps : 1;
+}
+
 static inline int has_room(const struct smipc_link *l, uint32_t n)
 {
     return !slot_full(&l->tx, pos_add(&l->tx, l->tx_pos, n - 1));
@@ -212,14 +218,9 @@ static void abort_transfer(struct smipc_link *l, uint64_t tid)
     wake_consumer(l);
 }
 
-static uint32_t packets_of(const struct smipc_link *l, size_t len)
-{
-    return len ? (uint32_t)((len + l->tx.packet_size - 1) / l->tx.packet_size) : 1;
-}
-
 int smipc_link_arm_tx(struct smipc_link *l, size_t len)
 {
-    const uint32_t npk = packets_of(l, len);
+    const uint32_t npk = (uint32_t)packets_for(len, l->tx.packet_size);
     struct smipc_ring_hdr *h = l->tx.hdr;
     if (has_room(l, npk))
         return 1;
@@ -240,7 +241,7 @@ int smipc_link_try_send(struct smipc_link *l, const void *buf, size_t len)
     if (len > l->max_message_size || len > (uint64_t)ps * l->tx.count ||
         atomic_load_explicit(&l->state, memory_order_relaxed) != SMIPC_LINK_OPEN)
         return SMIPC_AGAIN; /* the full path says why, or streams it */
-    const uint32_t npk = len ? (uint32_t)((len + ps - 1) / ps) : 1;
+    const uint32_t npk = (uint32_t)packets_for(len, ps);
     if (!has_room(l, npk))
         return SMIPC_AGAIN;
     return smipc_link_send(l, buf, len, 0); /* has room: never waits */
@@ -255,7 +256,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
         return rc;
     const uint32_t ps = l->tx.packet_size, count = l->tx.count;
     /* max_message_size / packet_size < 2^32 was checked when the server was opened */
-    const uint32_t npk = len ? (uint32_t)((len + ps - 1) / ps) : 1;
+    const uint32_t npk = (uint32_t)packets_for(len, ps);
     const uint64_t tid = l->tx_tid;
     const unsigned char *p = buf;
     for (uint32_t i = 0; i < npk; i++) {
@@ -308,11 +309,6 @@ static void read_header(const struct smipc_packet_hdr *h, struct pkt *out)
     out->npk = v->packet_count;
     out->index = v->packet_index;
     out->total = v->total_size;
-}
-
-static uint64_t packets_for(uint64_t total, uint32_t ps)
-{
-    return total ? (total + ps - 1) / ps : 1;
 }
 
 static uint32_t expected_size(uint64_t total, uint32_t ps, uint32_t index)

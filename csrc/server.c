@@ -717,6 +717,42 @@ static int broadcast_wait(struct smipc_conn **owed, size_t n, size_t len, int64_
     return SMIPC_OK;
 }
 
+/* What a broadcast got so far: clients reached, and the first failure that counts (a
+ * client that died meanwhile is not an error, just not counted). */
+struct tally {
+    size_t ok;
+    int first;
+};
+
+static void tally_add(struct tally *t, int rc)
+{
+    if (rc == SMIPC_OK)
+        t->ok++;
+    else if (rc != SMIPC_ECLOSED && !t->first)
+        t->first = rc;
+}
+
+/* Tries each of the n clients once; those with no room yet stay, in order, at the front
+ * of snap (their references kept): how many. A client that died and is not reaped yet
+ * must not be counted: ask the kernel (one poll per client; broadcast is not the
+ * per-message hot path). */
+static size_t broadcast_pass(struct smipc_conn **snap, size_t n, const void *buf, size_t len,
+                             struct tally *t)
+{
+    size_t owed = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct smipc_conn *c = snap[i];
+        int rc = peer_alive(c) ? broadcast_try(c, buf, len) : SMIPC_ECLOSED;
+        if (rc == SMIPC_AGAIN) {
+            snap[owed++] = c;
+            continue;
+        }
+        tally_add(t, rc);
+        smipc_conn_unref(c);
+    }
+    return owed;
+}
+
 /* Every client with room gets the message at once; only the full ones are waited for,
  * all together, each served as soon as it has room. A message larger than a ring has to
  * stream: those go to one client after another. */
@@ -749,76 +785,37 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
         free(pfd);
         return SMIPC_ENOMEM;
     }
-    size_t ok = 0, owed = 0;
-    int first = SMIPC_OK;
-    /* A client that died and is not reaped yet must not be counted: ask the kernel (one
-     * poll per client; broadcast is not the per-message hot path). */
-    for (size_t i = 0; i < n; i++) {
-        struct smipc_conn *c = snap[i];
-        int r = peer_alive(c) ? broadcast_try(c, buf, len) : SMIPC_ECLOSED;
-        if (r == SMIPC_AGAIN) {
-            snap[owed++] = c; /* kept, in order, at the front */
-            continue;
-        }
-        if (r == SMIPC_OK)
-            ok++;
-        else if (r != SMIPC_ECLOSED && !first)
-            first = r; /* a client that died meanwhile is not an error, just not counted */
-        smipc_conn_unref(c);
-    }
+    struct tally t = {0, SMIPC_OK};
+    size_t owed = broadcast_pass(snap, n, buf, len, &t);
     /* every ring of a server has its limits (snap[0] may be freed by now) */
     int fits = len <= (uint64_t)srv->params.packet_size * srv->params.ring_packets;
     while (owed) {
         int64_t until = smipc_deadline_now(&deadline);
         if (!fits) { /* streams: one after another, each until the deadline */
             for (size_t i = 0; i < owed; i++) {
-                int r = send_one(snap[i], buf, len, &deadline);
-                if (r == SMIPC_OK)
-                    ok++;
-                else if (r != SMIPC_ECLOSED && !first)
-                    first = r;
+                tally_add(&t, send_one(snap[i], buf, len, &deadline));
                 smipc_conn_unref(snap[i]);
             }
             break;
         }
-        if (smipc_now_ns() >= until) {
-            if (!first)
-                first = SMIPC_ETIMEDOUT;
+        int r =
+            smipc_now_ns() >= until ? SMIPC_ETIMEDOUT : broadcast_wait(snap, owed, len, until, pfd);
+        if (r) {
+            tally_add(&t, r);
             while (owed)
                 smipc_conn_unref(snap[--owed]);
             break;
         }
-        int r = broadcast_wait(snap, owed, len, until, pfd);
-        if (r && !first)
-            first = r;
-        size_t still = 0;
-        for (size_t i = 0; i < owed; i++) {
-            struct smipc_conn *c = snap[i];
-            int t = peer_alive(c) ? broadcast_try(c, buf, len) : SMIPC_ECLOSED;
-            if (t == SMIPC_AGAIN) {
-                snap[still++] = c;
-                continue;
-            }
-            if (t == SMIPC_OK)
-                ok++;
-            else if (t != SMIPC_ECLOSED && !first)
-                first = t;
-            smipc_conn_unref(c);
-        }
-        owed = still;
-        if (r) {
-            while (owed)
-                smipc_conn_unref(snap[--owed]);
-        }
+        owed = broadcast_pass(snap, owed, buf, len, &t);
     }
     free(snap);
     free(pfd);
     if (delivered)
-        *delivered = ok;
+        *delivered = t.ok;
     /* every client "gone" because the handle was shut down is not a success */
     if (atomic_load_explicit(&srv->shut, memory_order_acquire))
         return SMIPC_ECLOSED;
-    return first;
+    return t.first;
 }
 
 /* ---- inspecting ---- */

@@ -7,6 +7,7 @@
  * document, hands out whole messages that fit the buffer, and leaves nothing open. */
 #include <smipc.h>
 
+#include "fuzz_input.h"
 #include "layout.h"
 #include "link.h"
 #include "segment.h"
@@ -35,19 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             abort();                                                                               \
         }                                                                                          \
     } while (0)
-
-struct reader {
-    const uint8_t *p;
-    size_t left;
-};
-
-static unsigned take(struct reader *r, unsigned bytes)
-{
-    unsigned v = 0;
-    for (unsigned i = 0; i < bytes && r->left; i++, r->left--)
-        v = v << 8 | *r->p++;
-    return v;
-}
 
 static int open_fds(void)
 {

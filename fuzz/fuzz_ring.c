@@ -5,6 +5,7 @@
  * vector copy without them. Properties: nothing
  * crashes or reads out of bounds; a receive returns only whole messages no larger than
  * its buffer; while nothing was tampered with, every message is exactly what was sent. */
+#include "fuzz_input.h"
 #include "clock.h"
 #include "internal.h"
 #include "layout.h"
@@ -61,19 +62,6 @@ static void setup(void)
         prod_fds[i] = sv[0];
         cons_fds[i] = sv[1];
     }
-}
-
-struct reader {
-    const uint8_t *p;
-    size_t left;
-};
-
-static unsigned take(struct reader *r, unsigned bytes)
-{
-    unsigned v = 0;
-    for (unsigned i = 0; i < bytes && r->left; i++, r->left--)
-        v = v << 8 | *r->p++;
-    return v;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
