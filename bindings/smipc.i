@@ -51,6 +51,10 @@
 %ignore smipc_client_connect;
 %ignore smipc_client_connect_wait;
 %ignore smipc_server_recv_event; /* not wrapped yet: Java and Go have no events API (issue 12) */
+%ignore smipc_client_recv_flags; /* not wrapped yet (issue 12) */
+%ignore smipc_name_path;         /* not wrapped yet (issue 12) */
+%ignore smipc_message_flag;
+%ignore SMIPC_MSG_BROADCAST;
 %ignore smipc_server_config::reserved;
 %ignore SMIPC_VERSION_MAJOR; /* smipc_version() says it */
 %ignore SMIPC_VERSION_MINOR;

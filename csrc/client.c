@@ -386,7 +386,8 @@ static int recv_locked(smipc_client *cli, void *buf, size_t *len,
     }
 }
 
-SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, int timeout_ms)
+SMIPC_EXPORT int smipc_client_recv_flags(smipc_client *cli, uint32_t *flags, void *buf, size_t *len,
+                                         int timeout_ms)
 {
     if (!cli || !len || (!buf && *len))
         return SMIPC_EINVAL;
@@ -398,8 +399,15 @@ SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, in
     if (rc)
         return rc;
     rc = recv_locked(cli, buf, len, &deadline);
+    if (rc == SMIPC_OK && flags)
+        *flags = cli->link.rx_flags;
     smipc_call_unlock(&cli->recv_lock);
     return rc;
+}
+
+SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, int timeout_ms)
+{
+    return smipc_client_recv_flags(cli, NULL, buf, len, timeout_ms);
 }
 
 SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli)

@@ -9,7 +9,7 @@
 
 #define SMIPC_CACHELINE        64
 #define SMIPC_MAGIC            0x43504d53u /* "SMPC" little-endian */
-#define SMIPC_PROTOCOL_VERSION 2u
+#define SMIPC_PROTOCOL_VERSION 3u
 
 /* Segment flags (negotiated per connection, in the handshake and the segment header). */
 #define SMIPC_SEG_CHECKSUM 1u
@@ -62,9 +62,14 @@ struct smipc_packet_hdr {
     uint32_t transfer_id;  /* the message this packet belongs to */
     uint32_t packet_count; /* packets in the whole message (>= 1) */
     uint32_t packet_index; /* 0 .. packet_count-1 */
-    uint64_t total_size;   /* the whole message's length, in every packet */
+    uint64_t total_size;   /* the whole message's length in the low 56 bits, its flags
+                              (SMIPC_MSG_*) in the top 8: the same in every packet */
 };
 _Static_assert(sizeof(struct smipc_packet_hdr) == 32, "packet header size");
+
+#define SMIPC_SIZE_BITS     56 /* total_size: length below, message flags above */
+#define SMIPC_SIZE_MASK     ((UINT64_C(1) << SMIPC_SIZE_BITS) - 1)
+#define SMIPC_MSG_FLAGS_ALL 1u /* every flag a packet may carry (SMIPC_MSG_BROADCAST) */
 
 #define SMIPC_PACKET_FREE 0u
 #define SMIPC_PACKET_FULL 1u

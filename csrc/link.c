@@ -106,14 +106,14 @@ static void wake_consumer(struct smipc_link *l)
 }
 
 static void put_packet(struct smipc_link *l, uint64_t tid, uint32_t npk, uint32_t index,
-                       uint64_t total, const unsigned char *data, uint32_t size)
+                       uint64_t wire_total, const unsigned char *data, uint32_t size)
 {
     struct smipc_ring *r = &l->tx;
     struct smipc_packet_hdr *h = slot_at(r, l->tx_pos);
     unsigned char *dst = (unsigned char *)(h + 1);
     uint32_t crc = 0;
     if (l->checksum) {
-        struct crc_fields f = {size, (uint32_t)tid, npk, index, total};
+        struct crc_fields f = {size, (uint32_t)tid, npk, index, wire_total};
         crc = smipc_crc32c_copy(dst, data, size, smipc_crc32c(0, &f, sizeof f));
     } else if (size) {
         smipc_copy(dst, data, size);
@@ -123,7 +123,7 @@ static void put_packet(struct smipc_link *l, uint64_t tid, uint32_t npk, uint32_
     h->transfer_id = (uint32_t)tid;
     h->packet_count = npk;
     h->packet_index = index;
-    h->total_size = total;
+    h->total_size = wire_total;
     atomic_store_explicit(&h->lock, SMIPC_PACKET_FULL, memory_order_release);
     l->tx_pos = pos_add(r, l->tx_pos, 1);
     l->tx_seq++;
@@ -258,6 +258,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
     /* max_message_size / packet_size < 2^32 was checked when the server was opened */
     const uint32_t npk = (uint32_t)packets_for(len, ps);
     const uint64_t tid = l->tx_tid;
+    const uint64_t wire_total = len | (uint64_t)l->tx_flags << SMIPC_SIZE_BITS;
     const unsigned char *p = buf;
     for (uint32_t i = 0; i < npk; i++) {
         /* A message that fits the ring goes only once all of it has room: a timeout
@@ -281,7 +282,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
             }
         }
         uint32_t size = i + 1 < npk ? ps : (uint32_t)(len - (uint64_t)i * ps);
-        put_packet(l, tid, npk, i, len, p, size);
+        put_packet(l, tid, npk, i, wire_total, p, size);
         p += size;
     }
     l->tx_tid = tid + 1;
@@ -296,7 +297,9 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
 
 struct pkt {
     uint32_t size, checksum, tid, npk, index;
-    uint64_t total;
+    uint64_t wire_total; /* as written: the flags in the top byte */
+    uint64_t total;      /* the length alone */
+    uint32_t flags;
 };
 
 /* Each field is read from shared memory exactly once; only these copies are trusted. */
@@ -308,7 +311,9 @@ static void read_header(const struct smipc_packet_hdr *h, struct pkt *out)
     out->tid = v->transfer_id;
     out->npk = v->packet_count;
     out->index = v->packet_index;
-    out->total = v->total_size;
+    out->wire_total = v->total_size;
+    out->total = out->wire_total & SMIPC_SIZE_MASK;
+    out->flags = (uint32_t)(out->wire_total >> SMIPC_SIZE_BITS);
 }
 
 static uint32_t expected_size(uint64_t total, uint32_t ps, uint32_t index)
@@ -321,8 +326,9 @@ static uint32_t expected_size(uint64_t total, uint32_t ps, uint32_t index)
 static int packet_valid(const struct smipc_link *l, const struct pkt *k)
 {
     uint32_t ps = l->rx.packet_size;
-    return k->total <= l->max_message_size && k->npk == packets_for(k->total, ps) &&
-           k->index < k->npk && k->size == expected_size(k->total, ps, k->index);
+    return (k->flags & ~SMIPC_MSG_FLAGS_ALL) == 0 && k->total <= l->max_message_size &&
+           k->npk == packets_for(k->total, ps) && k->index < k->npk &&
+           k->size == expected_size(k->total, ps, k->index);
 }
 
 /* 1 when the producer gave up transfer tid. `aborted` holds the last id it gave up, and
@@ -424,7 +430,7 @@ static int take_data(struct smipc_link *l, const struct pkt *k, unsigned char *d
 {
     const unsigned char *src = (const unsigned char *)(slot_at(&l->rx, l->rx_pos) + 1);
     if (l->checksum) {
-        struct crc_fields f = {k->size, k->tid, k->npk, k->index, k->total};
+        struct crc_fields f = {k->size, k->tid, k->npk, k->index, k->wire_total};
         uint32_t crc = smipc_crc32c(0, &f, sizeof f);
         crc = dst ? smipc_crc32c_copy(dst, src, k->size, crc) : smipc_crc32c(crc, src, k->size);
         if (crc != k->checksum) {
@@ -458,6 +464,7 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
             p->tid = l->rx_expect;
             p->npk = k.npk;
             p->total = k.total;
+            p->flags = k.flags;
             p->dst = buf;
             p->dst_cap = cap;
         } else if (p->stash && p->total > cap) {
@@ -482,7 +489,8 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
                 }
                 return SMIPC_EPROTO;
             }
-            if (!packet_valid(l, &k) || k.npk != p->npk || k.total != p->total)
+            if (!packet_valid(l, &k) || k.npk != p->npk || k.total != p->total ||
+                k.flags != p->flags)
                 return SMIPC_EPROTO;
             int rc = take_data(l, &k, p->dst ? p->dst + p->got : NULL);
             if (rc)
@@ -500,6 +508,7 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
         if (p->stash)
             memcpy(buf, p->stash, (size_t)p->total);
         *len = (size_t)p->total;
+        l->rx_flags = p->flags;
         SMIPC_STAT_ADD(l->stats.msgs_in, 1);
         SMIPC_STAT_ADD(l->stats.bytes_in, p->total);
         finish_transfer(l);

@@ -28,6 +28,7 @@ struct smipc_rx_partial {
     uint64_t tid; /* 64 bits here; packets carry the low 32 */
     uint32_t npk, index;
     uint64_t total, got;
+    uint32_t flags;       /* SMIPC_MSG_*, the same in every packet */
     unsigned char *dst;   /* the caller's buffer, or stash once parked */
     size_t dst_cap;       /* the caller's capacity, while dst is the caller's */
     unsigned char *stash; /* heap copy of a transfer interrupted mid-way */
@@ -52,7 +53,8 @@ struct smipc_link {
     /* Moves once per cancel_sends call; a send that began before a move gives up. */
     _Atomic uint32_t cancel_gen;
     /* producer side, under the sender's lock */
-    uint32_t tx_gen; /* cancel_gen when the send under way began (set by the caller) */
+    uint32_t tx_gen;   /* cancel_gen when the send under way began (set by the caller) */
+    uint32_t tx_flags; /* SMIPC_MSG_* of the messages sent next (set by the caller) */
     uint32_t tx_pos, tx_seq;
     uint64_t tx_tid;       /* transfer ids count in 64 bits: the 32 in a packet wrap harmlessly */
     uint32_t tx_unchecked; /* packets published since we last looked for a sleeping consumer */
@@ -62,6 +64,7 @@ struct smipc_link {
     uint64_t rx_expect;    /* the id of the next transfer, 64 bits like tx_tid */
     uint32_t rx_unchecked; /* packets freed since we last looked for a sleeping producer */
     uint32_t check_every;  /* packets between those looks inside one message (ring / 4) */
+    uint32_t rx_flags;     /* SMIPC_MSG_* of the message recv_some returned last */
     int rx_fd_left;        /* our data eventfd woke us and is not drained yet */
     struct smipc_rx_partial part;
     /* The server's count of bytes parked over all its connections, and its budget (NULL

@@ -91,13 +91,14 @@ int smipc_name_resolve(const char *name, int create_dir, char *path, char *dir)
     for (size_t i = 0; i < len; i++)
         if (!name_char_ok(name[i]))
             return SMIPC_EINVAL;
+    /* the path is made even when the directory is not usable (smipc_name_path wants it) */
     int rc = smipc_runtime_dir(dir, create_dir);
-    if (rc)
+    if (rc == SMIPC_EINVAL)
         return rc;
     size_t dlen = strlen(dir);
     if (dlen + 1 + len < SMIPC_PATH_MAX) {
         snprintf(path, SMIPC_PATH_MAX, "%s/%s", dir, name);
-        return SMIPC_OK;
+        return rc;
     }
     /* Too long for sun_path: keep a prefix and add a hash of the whole name, the same in
      * every process, so long names still work in a deep runtime directory. */
@@ -107,5 +108,22 @@ int smipc_name_resolve(const char *name, int create_dir, char *path, char *dir)
     size_t keep = SMIPC_PATH_MAX - 1 - dlen - 1 - hash_len;
     snprintf(path, SMIPC_PATH_MAX, "%s/%.*s-%016llx", dir, (int)keep, name,
              (unsigned long long)fnv1a(name));
+    return rc;
+}
+
+SMIPC_EXPORT int smipc_name_path(const char *name, char *path, size_t cap)
+{
+    char full[SMIPC_PATH_MAX], dir[PATH_MAX];
+    if (!path && cap)
+        return SMIPC_EINVAL;
+    int rc = smipc_name_resolve(name, 0, full, dir);
+    if (rc == SMIPC_EACCES || rc == SMIPC_ESYS)
+        rc = SMIPC_OK; /* the directory's state is connect's business, not the path's */
+    if (rc)
+        return rc;
+    size_t n = strlen(full);
+    if (n >= cap)
+        return SMIPC_ETOOSMALL;
+    memcpy(path, full, n + 1);
     return SMIPC_OK;
 }

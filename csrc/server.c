@@ -605,7 +605,7 @@ SMIPC_EXPORT int smipc_server_recv_event(smipc_server *srv, int *kind, smipc_cli
 /* ---- sending ---- */
 
 static int send_one(struct smipc_conn *c, const void *buf, size_t len,
-                    struct smipc_lazy_deadline *deadline)
+                    struct smipc_lazy_deadline *deadline, uint32_t flags)
 {
     if (atomic_load(&c->link.state) != SMIPC_LINK_OPEN)
         return SMIPC_ECLOSED;
@@ -615,6 +615,7 @@ static int send_one(struct smipc_conn *c, const void *buf, size_t len,
     if (rc)
         return rc;
     c->link.tx_gen = gen;
+    c->link.tx_flags = flags;
     rc = atomic_load_explicit(&c->link.cancel_gen, memory_order_relaxed) != gen
              ? SMIPC_ETIMEDOUT
              : smipc_link_try_send(&c->link, buf, len);
@@ -643,7 +644,7 @@ SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const 
     pthread_mutex_unlock(&srv->lock);
     if (!c)
         return SMIPC_ENOCLIENT;
-    rc = send_one(c, buf, len, &deadline);
+    rc = send_one(c, buf, len, &deadline, 0);
     smipc_conn_unref(c);
     return rc;
 }
@@ -656,11 +657,16 @@ SMIPC_EXPORT int smipc_server_cancel_sends(smipc_server *srv, smipc_client_id to
     if (rc)
         return rc;
     pthread_mutex_lock(&srv->lock);
-    long i = smipc_conn_find(srv, to);
-    if (i >= 0)
+    long i = -1;
+    if (to == 0) { /* every client, and the broadcasts */
+        atomic_fetch_add(&srv->broadcast_cancel_gen, 1);
+        for (size_t k = 0; k < srv->nconns; k++)
+            atomic_fetch_add(&srv->conns[k]->link.cancel_gen, 1);
+    } else if ((i = smipc_conn_find(srv, to)) >= 0) {
         atomic_fetch_add(&srv->conns[i]->link.cancel_gen, 1);
+    }
     pthread_mutex_unlock(&srv->lock);
-    return i >= 0 ? SMIPC_OK : SMIPC_ENOCLIENT;
+    return to == 0 || i >= 0 ? SMIPC_OK : SMIPC_ENOCLIENT;
 }
 
 static int peer_alive(struct smipc_conn *c)
@@ -683,11 +689,18 @@ static int broadcast_try(struct smipc_conn *c, const void *buf, size_t len)
         return SMIPC_ECLOSED;
     if (!smipc_call_trylock(&c->send_lock))
         return SMIPC_AGAIN;
+    c->link.tx_flags = SMIPC_MSG_BROADCAST;
     int rc = smipc_link_try_send(&c->link, buf, len);
     if (rc == SMIPC_AGAIN && atomic_load(&c->link.state) != SMIPC_LINK_OPEN)
         rc = SMIPC_ECLOSED;
     smipc_call_unlock(&c->send_lock);
     return rc;
+}
+
+/* smipc_server_cancel_sends(srv, 0) since the broadcast began. */
+static int cancelled(smipc_server *srv, uint32_t gen)
+{
+    return atomic_load_explicit(&srv->broadcast_cancel_gen, memory_order_relaxed) != gen;
 }
 
 /* Waits until one of the clients still owed the message may have room (or is gone). */
@@ -769,6 +782,8 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
     if (len > srv->params.max_message_size)
         return SMIPC_EMSGSIZE;
     struct smipc_lazy_deadline deadline = {timeout_ms, 0};
+    /* read before the snapshot: a cancel from here on stops this broadcast */
+    uint32_t gen = atomic_load_explicit(&srv->broadcast_cancel_gen, memory_order_relaxed);
     pthread_mutex_lock(&srv->lock);
     size_t n = 0, cap = srv->nconns ? srv->nconns : 1;
     struct smipc_conn **snap = malloc(cap * sizeof *snap);
@@ -793,13 +808,16 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
         int64_t until = smipc_deadline_now(&deadline);
         if (!fits) { /* streams: one after another, each until the deadline */
             for (size_t i = 0; i < owed; i++) {
-                tally_add(&t, send_one(snap[i], buf, len, &deadline));
+                tally_add(&t, cancelled(srv, gen)
+                                  ? SMIPC_ETIMEDOUT
+                                  : send_one(snap[i], buf, len, &deadline, SMIPC_MSG_BROADCAST));
                 smipc_conn_unref(snap[i]);
             }
             break;
         }
-        int r =
-            smipc_now_ns() >= until ? SMIPC_ETIMEDOUT : broadcast_wait(snap, owed, len, until, pfd);
+        int r = smipc_now_ns() >= until || cancelled(srv, gen)
+                    ? SMIPC_ETIMEDOUT
+                    : broadcast_wait(snap, owed, len, until, pfd);
         if (r) {
             tally_add(&t, r);
             while (owed)

@@ -96,6 +96,7 @@ struct smipc_server {
     int recv_events;
     _Atomic int reap_wanted;
     _Atomic int shut; /* smipc_server_shutdown was called: every call says ECLOSED */
+    _Atomic uint32_t broadcast_cancel_gen; /* moves at each smipc_server_cancel_sends(srv, 0) */
     _Atomic int fd_mode;
     int64_t started_ns;
     _Atomic uint64_t accepted, refused; /* connections, for `smipc stat` */

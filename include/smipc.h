@@ -63,8 +63,19 @@ enum smipc_event_kind {
     SMIPC_EVENT_LEFT = 2     /* *from is gone (told after all of its messages) */
 };
 
+/* What smipc_client_recv_flags tells of a message. */
+enum smipc_message_flag {
+    SMIPC_MSG_BROADCAST = 1u << 0 /* sent by smipc_server_broadcast, not to this client alone */
+};
+
 SMIPC_EXPORT const char *smipc_strerror(int status); /* never NULL */
 SMIPC_EXPORT const char *smipc_version(void);        /* "MAJOR.MINOR.PATCH" */
+
+/* The socket path that name stands for (the rules are in README.md, "Names"), NUL-terminated
+   in path: SMIPC_EINVAL for a bad name (or a runtime directory path too long),
+   SMIPC_ETOOSMALL when cap is too small (108 bytes always do). Creates nothing; says
+   nothing of whether a server is there. */
+SMIPC_EXPORT int smipc_name_path(const char *name, char *path, size_t cap);
 
 /* timeout_ms: < 0 waits for ever, 0 never blocks, > 0 waits at most that long. */
 
@@ -103,7 +114,9 @@ SMIPC_EXPORT int smipc_server_recv_event(smipc_server *srv, int *kind, smipc_cli
                                          void *buf, size_t *len, int timeout_ms);
 SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const void *buf,
                                    size_t len, int timeout_ms);
-/* As smipc_client_cancel_sends, for the sends in progress to one client. */
+/* As smipc_client_cancel_sends, for the sends in progress to one client; to == 0: to every
+   client, and every broadcast in progress gives up too (*delivered counts those it
+   reached). From any thread. */
 SMIPC_EXPORT int smipc_server_cancel_sends(smipc_server *srv, smipc_client_id to);
 /* Sends to every connected client; *delivered (may be NULL) counts those that got it.
    Returns SMIPC_OK when every client got it, else the first failure seen. */
@@ -141,6 +154,11 @@ SMIPC_EXPORT int smipc_client_send(smipc_client *cli, const void *buf, size_t le
    loop whose task was cancelled while a worker thread sends for it. */
 SMIPC_EXPORT void smipc_client_cancel_sends(smipc_client *cli);
 SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, int timeout_ms);
+/* As smipc_client_recv; on success *flags (may be NULL) holds the message's
+   smipc_message_flag bits: SMIPC_MSG_BROADCAST for a broadcast, 0 for a message the server
+   sent to this client alone. */
+SMIPC_EXPORT int smipc_client_recv_flags(smipc_client *cli, uint32_t *flags, void *buf, size_t *len,
+                                         int timeout_ms);
 /* The id the server sees; 0 for NULL. */
 SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli);
 /* For poll()/event loops: readable when smipc_client_recv would find a message or the

@@ -393,6 +393,95 @@ static void test_toosmall_keeps_the_turn(void **state)
     smipc_server_close(srv);
 }
 
+/* smipc_name_path says where connect and open look, and what they would refuse. */
+static void test_name_path(void **state)
+{
+    (void)state;
+    char path[200], want[PATH_MAX + 32];
+    snprintf(want, sizeof want, "%s/pathname", th_runtime_dir());
+    assert_smipc_ok(smipc_name_path("pathname", path, sizeof path));
+    assert_string_equal(path, want);
+    assert_smipc_ok(smipc_name_path("/some/where.sock", path, sizeof path));
+    assert_string_equal(path, "/some/where.sock");
+    assert_status(smipc_name_path("pathname", path, strlen(want)), SMIPC_ETOOSMALL);
+    assert_smipc_ok(smipc_name_path("pathname", path, strlen(want) + 1));
+    const char *bad[] = {"", "a b", "a*", "..", "."};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_status(smipc_name_path(bad[i], path, sizeof path), SMIPC_EINVAL);
+    char toolong[102];
+    memset(toolong, 'n', 101);
+    toolong[101] = 0;
+    assert_status(smipc_name_path(toolong, path, sizeof path), SMIPC_EINVAL);
+    assert_status(smipc_name_path(NULL, path, sizeof path), SMIPC_EINVAL);
+    /* what the server opens is that path */
+    smipc_server *srv = th_server("pathname", NULL);
+    struct stat st;
+    assert_int_equal(lstat(want, &st), 0);
+    smipc_server_close(srv);
+}
+
+/* A client receiving in another process tells a broadcast from a message sent to it:
+ * small, and streamed through the ring. */
+struct flags_arg {
+    const char *name;
+    struct th_gate ready;
+};
+
+static int flags_client_main(void *p)
+{
+    struct flags_arg *a = p;
+    smipc_client *cli;
+    CHILD_OK(smipc_client_connect(&cli, a->name, 5000));
+    th_gate_open(&a->ready);
+    static char buf[1 << 20];
+    const struct {
+        size_t len;
+        uint32_t flags;
+    } want[] = {{5, 0},
+                {9, SMIPC_MSG_BROADCAST},
+                {sizeof buf, SMIPC_MSG_BROADCAST},
+                {sizeof buf, 0},
+                {0, SMIPC_MSG_BROADCAST}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        uint32_t flags = 77;
+        size_t len = sizeof buf;
+        CHILD_OK(smipc_client_recv_flags(cli, &flags, buf, &len, 10000));
+        CHILD_CHECK(len == want[i].len && flags == want[i].flags);
+        CHILD_CHECK(len < 100 || th_check(buf, len, i));
+    }
+    smipc_client_close(cli);
+    return 0;
+}
+
+static void test_client_tells_broadcast_from_reply(void **state)
+{
+    (void)state;
+    struct flags_arg a = {th_name("flags"), {0, 0}};
+    th_gate_init(&a.ready);
+    smipc_server *srv = th_server(a.name, NULL);
+    pid_t pid = th_spawn(flags_client_main, &a);
+    assert_int_equal(th_gate_wait(&a.ready, 5000), 0);
+    smipc_client_id id;
+    size_t n = 0;
+    do /* the server lists it once its thread has taken the connection */
+        assert_smipc_ok(smipc_server_clients(srv, &id, 1, &n));
+    while (n == 0);
+    static char big[1 << 20];
+    size_t delivered = 0;
+    assert_smipc_ok(smipc_server_send(srv, id, "reply", 5, 5000));
+    assert_smipc_ok(smipc_server_broadcast(srv, "broadcast", 9, 5000, &delivered));
+    assert_int_equal(delivered, 1);
+    th_fill(big, sizeof big, 2);
+    assert_smipc_ok(smipc_server_broadcast(srv, big, sizeof big, 10000, &delivered));
+    assert_int_equal(delivered, 1);
+    th_fill(big, sizeof big, 3);
+    assert_smipc_ok(smipc_server_send(srv, id, big, sizeof big, 10000));
+    assert_smipc_ok(smipc_server_broadcast(srv, "", 0, 5000, &delivered));
+    assert_int_equal(th_wait(pid, 20000), 0);
+    th_gate_close(&a.ready);
+    smipc_server_close(srv);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -408,6 +497,8 @@ int main(void)
         cmocka_unit_test(test_ids_are_never_reused),
         cmocka_unit_test(test_connect_with_timeout_0),
         cmocka_unit_test(test_toosmall_keeps_the_turn),
+        cmocka_unit_test(test_name_path),
+        cmocka_unit_test(test_client_tells_broadcast_from_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -504,6 +504,17 @@ static void c_second_total(struct pair *p, struct smipc_packet_hdr *h)
     second(p, h)->total_size = 64 * 3;
 }
 
+/* A flag no version knows, and a flag that changes inside one message. */
+static void c_unknown_flag(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->total_size |= 1ull << 57;
+}
+static void c_second_flag(struct pair *p, struct smipc_packet_hdr *h)
+{
+    second(p, h)->total_size |= (uint64_t)SMIPC_MSG_BROADCAST << SMIPC_SIZE_BITS;
+}
+
 /* A new transfer starting mid-message without the producer having aborted. */
 static void c_second_new_transfer(struct pair *p, struct smipc_packet_hdr *h)
 {
@@ -518,10 +529,15 @@ static void c_second_new_transfer(struct pair *p, struct smipc_packet_hdr *h)
 static void test_hostile_headers_are_eproto(void **state)
 {
     (void)state;
-    void (*cases[])(struct pair *, struct smipc_packet_hdr *) = {
-        c_size,       c_size_small,   c_count,        c_count_big,          c_index,
-        c_total,      c_total_lie,    c_tid,          c_checksum,           c_data,
-        c_second_tid, c_second_index, c_second_total, c_second_new_transfer};
+    void (*cases[])(struct pair *,
+                    struct smipc_packet_hdr *) = {c_size,         c_size_small,
+                                                  c_count,        c_count_big,
+                                                  c_index,        c_total,
+                                                  c_total_lie,    c_tid,
+                                                  c_checksum,     c_data,
+                                                  c_second_tid,   c_second_index,
+                                                  c_second_total, c_second_new_transfer,
+                                                  c_unknown_flag, c_second_flag};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_eproto(cases[i], 1);
     /* without checksums the framing is still checked */
@@ -552,6 +568,44 @@ static void test_every_single_bit_flip_is_caught(void **state)
         p = pair_new(64, 4, 4096, 1);
     }
     pair_free(p);
+}
+
+/* A message's flags reach the consumer with it, in every packet of a streamed one, and
+ * a message sent without them has none. */
+static void test_message_flags_travel_with_the_message(void **state)
+{
+    (void)state;
+    for (int checksum = 0; checksum < 2; checksum++) {
+        struct pair *p = pair_new(64, 4, 4096, checksum);
+        unsigned char in[1000], out[1000];
+        th_fill(in, sizeof in, 5);
+        const size_t sizes[] = {0, 10, 200}; /* 200 is one packet short of the ring */
+        for (size_t i = 0; i < 3; i++) {
+            p->cli.tx_flags = i % 2 ? 0 : SMIPC_MSG_BROADCAST;
+            assert_smipc_ok(smipc_link_send(&p->cli, in, sizes[i], soon(100)));
+            size_t len = sizeof out;
+            assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+            assert_int_equal(len, sizes[i]);
+            assert_memory_equal(out, in, len);
+            assert_int_equal(p->srv.rx_flags, i % 2 ? 0 : SMIPC_MSG_BROADCAST);
+        }
+        /* streamed through the ring (1000 B over 4 x 64 B packets) */
+        p->cli.tx_flags = SMIPC_MSG_BROADCAST;
+        struct streamer a = {p, in, sizeof in, -99};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, stream_send, &a), 0);
+        size_t len = sizeof out;
+        int rc;
+        while ((rc = smipc_link_recv_some(&p->srv, out, sizeof out, &len)) == SMIPC_AGAIN)
+            assert_smipc_ok(smipc_link_wait_rx(&p->srv, soon(5000)));
+        assert_smipc_ok(rc);
+        pthread_join(t, NULL);
+        assert_smipc_ok(a.rc);
+        assert_int_equal(len, sizeof in);
+        assert_memory_equal(out, in, len);
+        assert_int_equal(p->srv.rx_flags, SMIPC_MSG_BROADCAST);
+        pair_free(p);
+    }
 }
 
 static void test_no_checksum_mode_delivers(void **state)
@@ -611,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_producer_waits_for_half_the_ring),
         cmocka_unit_test(test_hostile_headers_are_eproto),
         cmocka_unit_test(test_every_single_bit_flip_is_caught),
+        cmocka_unit_test(test_message_flags_travel_with_the_message),
         cmocka_unit_test(test_no_checksum_mode_delivers),
         cmocka_unit_test(test_segment_validation),
     };

@@ -226,6 +226,75 @@ static void test_shutdown_wakes_a_broadcast(void **state)
     smipc_client_close(cli);
 }
 
+struct blocked_broadcast {
+    struct blocked_call b;
+    size_t len, delivered;
+};
+
+static void *server_broadcast_len_forever(void *p)
+{
+    struct blocked_broadcast *bb = p;
+    atomic_store(&bb->b.tid, (pid_t)syscall(SYS_gettid));
+    char *buf = calloc(1, bb->len);
+    bb->delivered = 99;
+    bb->b.rc = smipc_server_broadcast(bb->b.srv, buf, bb->len, -1, &bb->delivered);
+    free(buf);
+    return NULL;
+}
+
+/* cancel_sends(srv, 0) stops a broadcast waiting for a full client (one that fits a ring,
+ * and one that streams) with ETIMEDOUT and the count of those it reached, and every send
+ * in progress to any client; the server goes on working. */
+static void test_cancel_all_gives_up_broadcasts_and_sends(void **state)
+{
+    (void)state;
+    const char *name = th_name("cancelall");
+    smipc_server_config cfg = small_rings();
+    smipc_server *srv = th_server(name, &cfg);
+    smipc_client *full = th_client(name), *reader = th_client(name);
+    char m[1024] = {0}, buf[BIG];
+    for (int i = 0; i < 4; i++) /* its ring is full */
+        assert_smipc_ok(smipc_server_send(srv, smipc_client_id_of(full), m, sizeof m, 1000));
+    const size_t lens[] = {1024, BIG};
+    for (size_t k = 0; k < 2; k++) {
+        struct blocked_broadcast bb = {.b = {.srv = srv}, .len = lens[k]};
+        pthread_t t = start_blocked(server_broadcast_len_forever, &bb.b);
+        assert_smipc_ok(smipc_server_cancel_sends(srv, 0));
+        pthread_join(t, NULL);
+        assert_status(bb.b.rc, SMIPC_ETIMEDOUT);
+        if (lens[k] == 1024) {
+            assert_int_equal(bb.delivered, 1); /* the reader had room */
+            size_t len = sizeof buf;
+            assert_smipc_ok(smipc_client_recv(reader, buf, &len, 1000));
+            assert_int_equal(len, 1024);
+        } else { /* streamed to one client after the other: the first one was stuck */
+            assert_int_equal(bb.delivered, 0);
+        }
+    }
+    struct blocked_call s = {.srv = srv, .to = smipc_client_id_of(full)};
+    pthread_t st = start_blocked(server_send_forever, &s);
+    assert_smipc_ok(smipc_server_cancel_sends(srv, 0));
+    pthread_join(st, NULL);
+    assert_status(s.rc, SMIPC_ETIMEDOUT);
+    /* later calls are not affected */
+    for (int i = 0; i < 4; i++) {
+        size_t len = sizeof buf;
+        assert_smipc_ok(smipc_client_recv(full, buf, &len, 1000));
+    }
+    size_t delivered = 0;
+    assert_smipc_ok(smipc_server_broadcast(srv, "x", 1, 1000, &delivered));
+    assert_int_equal(delivered, 2);
+    for (int c = 0; c < 2; c++) {
+        size_t len = sizeof buf;
+        uint32_t flags = 0;
+        assert_smipc_ok(smipc_client_recv_flags(c ? full : reader, &flags, buf, &len, 1000));
+        assert_true(len == 1 && buf[0] == 'x' && flags == SMIPC_MSG_BROADCAST);
+    }
+    smipc_client_close(full);
+    smipc_client_close(reader);
+    smipc_server_close(srv);
+}
+
 int main(void)
 {
     th_runtime_dir();
@@ -234,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_client_shutdown_wakes_blocked_calls),
         cmocka_unit_test(test_cancel_sends_gives_up_a_blocked_send),
         cmocka_unit_test(test_shutdown_wakes_a_broadcast),
+        cmocka_unit_test(test_cancel_all_gives_up_broadcasts_and_sends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
