@@ -28,7 +28,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, AsyncIterator, Callable, List, Optional, Set, TypeVar, Union
+from typing import Any, AsyncIterator, Callable, List, Optional, Set, Tuple, TypeVar, Union
 
 from . import _core
 from ._core import BytesLike, Message
@@ -178,6 +178,15 @@ class _Async:
         return self.sync.closed
 
 
+def _size(data: BytesLike) -> int:
+    """The message's length in bytes; TypeError unless data is bytes-like. (The sync
+    call gets data itself: it takes bytes-like objects, not what CFFI made of them.)"""
+    if type(data) is bytes:
+        return len(data)
+    with memoryview(data) as view:
+        return view.nbytes
+
+
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
     try:
         return asyncio.get_running_loop()
@@ -310,10 +319,19 @@ class Client(_Async):
         """The next message from the server. Raises Timeout, Closed."""
         return await self._receive(lambda: self.sync.recv(timeout=0), timeout)
 
+    async def recv_into(self, buffer: BytesLike, timeout: Optional[float] = None) -> int:
+        """Receives the next message from the server into buffer (any writable
+        bytes-like object: bytearray, memoryview, array, mmap, numpy array), without
+        copying it twice; returns its length in bytes. Waits as recv() does, with no
+        thread. Raises BufferTooSmall (its ``.needed`` is the message's size) when the
+        message does not fit, and the message stays queued for the next receive;
+        TypeError for a read-only buffer; Timeout, Closed."""
+        return await self._receive(lambda: self.sync.recv_into(buffer, timeout=0), timeout)
+
     async def send(self, data: BytesLike, timeout: Optional[float] = None) -> None:
         """Sends one message to the server, once. Raises Timeout, Closed."""
-        src, n = _core._readable(data)
-        await self._send(lambda t: self.sync.send(src, timeout=t), n, timeout,
+        n = _size(data)
+        await self._send(lambda t: self.sync.send(data, timeout=t), n, timeout,
                          self.sync._cancel_sends)
 
     async def __aenter__(self) -> "Client":
@@ -354,20 +372,29 @@ class Server(_Async):
         (with .client) once for a client that broke the protocol and was dropped."""
         return await self._receive(lambda: self.sync.recv(timeout=0), timeout)
 
+    async def recv_into(self, buffer: BytesLike,
+                        timeout: Optional[float] = None) -> Tuple[int, int]:
+        """Receives the next message from any client into buffer (any writable
+        bytes-like object), without copying it twice: (client, nbytes). Waits as recv()
+        does, with no thread. Raises BufferTooSmall (its ``.needed`` is the message's
+        size) when the message does not fit, and the message stays queued for the next
+        receive; TypeError for a read-only buffer; Timeout, Closed, ProtocolError."""
+        return await self._receive(lambda: self.sync.recv_into(buffer, timeout=0), timeout)
+
     async def send(self, client: int, data: BytesLike, timeout: Optional[float] = None) -> None:
         """Sends one message to one client, once. Raises NoSuchClient, Closed, Timeout."""
-        src, n = _core._readable(data)
-        await self._send(lambda t: self.sync.send(client, src, timeout=t), n, timeout,
+        n = _size(data)
+        await self._send(lambda t: self.sync.send(client, data, timeout=t), n, timeout,
                          lambda: self.sync._cancel_sends(client))
 
     async def broadcast(self, data: BytesLike, timeout: Optional[float] = None) -> int:
         """Sends to every connected client, once each, all within timeout; returns how
         many got it. A client with no room in time makes it raise Timeout with
         ``.delivered``; clients that left meanwhile are not counted."""
-        src, n = _core._readable(data)
+        n = _size(data)
 
         def to(client: int) -> Callable[[float], None]:
-            return lambda t: self.sync.send(client, src, timeout=t)
+            return lambda t: self.sync.send(client, data, timeout=t)
 
         def cancel(client: int) -> Callable[[], None]:
             return lambda: self.sync._cancel_sends(client)
