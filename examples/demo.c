@@ -2,7 +2,7 @@
  * round trips of small messages from every client at once, then one client streaming
  * large messages. Prints what it measured.
  *
- * Usage: demo [--clients N] [--seconds S] [--name NAME] [--no-checksum] */
+ * Usage: demo [--help] [--clients N] [--seconds S] [--name NAME] [--no-checksum] */
 #include <smipc.h>
 
 #include <signal.h>
@@ -99,6 +99,21 @@ static int client_main(const char *name, int index, double seconds, int fd)
     return rc ? 1 : 0;
 }
 
+static const char usage[] =
+    "usage: demo [--help] [--clients N] [--seconds S] [--name NAME] [--no-checksum]\n"
+    "A server and N client processes (1 to 64, default 4): S seconds (default 1) of round\n"
+    "trips of 64 B from every client, then S seconds of one client streaming 1 MiB\n"
+    "messages. NAME: the server's name (default demo-PID).\n";
+
+/* The value after option argv[*i], or NULL (said why) when there is none. */
+static const char *value_of(int argc, char **argv, int *i)
+{
+    if (*i + 1 < argc)
+        return argv[++*i];
+    fprintf(stderr, "demo: %s needs a value\n", argv[*i]);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     int clients = 4;
@@ -108,24 +123,39 @@ int main(int argc, char **argv)
     char name[64];
     snprintf(name, sizeof name, "demo-%d", (int)getpid());
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--clients") && i + 1 < argc)
-            clients = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-            seconds = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--no-checksum"))
+        const char *v;
+        char *end;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--clients")) {
+            if (!(v = value_of(argc, argv, &i)))
+                return 2;
+            long n = strtol(v, &end, 10);
+            if (end == v || *end || n < 1 || n > MAX_CLIENTS) {
+                fprintf(stderr, "demo: bad --clients \"%s\": expected 1 to %d\n", v, MAX_CLIENTS);
+                return 2;
+            }
+            clients = (int)n;
+        } else if (!strcmp(argv[i], "--seconds")) {
+            if (!(v = value_of(argc, argv, &i)))
+                return 2;
+            seconds = strtod(v, &end);
+            if (end == v || *end || !(seconds > 0 && seconds <= 3600)) {
+                fprintf(stderr, "demo: bad --seconds \"%s\": expected seconds above 0 (e.g. 0.5)\n",
+                        v);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--no-checksum")) {
             cfg.flags |= SMIPC_NO_CHECKSUM;
-        else if (!strcmp(argv[i], "--name") && i + 1 < argc)
-            snprintf(name, sizeof name, "%s", argv[++i]);
-        else {
-            fprintf(stderr,
-                    "usage: %s [--clients N (1..%d)] [--seconds S] [--name NAME] [--no-checksum]\n",
-                    argv[0], MAX_CLIENTS);
+        } else if (!strcmp(argv[i], "--name")) {
+            if (!(v = value_of(argc, argv, &i)))
+                return 2;
+            snprintf(name, sizeof name, "%s", v);
+        } else {
+            fprintf(stderr, "demo: no option \"%s\"\n%s", argv[i], usage);
             return 2;
         }
-    }
-    if (clients < 1 || clients > MAX_CLIENTS || seconds <= 0) {
-        fprintf(stderr, "demo: --clients must be 1..%d and --seconds above 0\n", MAX_CLIENTS);
-        return 2;
     }
     smipc_server *srv;
     int rc = smipc_server_open(&srv, name, &cfg);

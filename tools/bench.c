@@ -444,11 +444,17 @@ static int list_valid(const char *list, const char *const *choices, size_t nchoi
 int cmd_bench(int argc, char **argv)
 {
     double seconds = 0.5;
-    int repeats = 5, bad = 0;
+    int repeats = 5;
     const char *csv = NULL, *json = NULL, *only = NULL, *peers = NULL, *v;
     static const char *const workloads[] = {"rtt", "sleep", "stream", "m2o"};
     size_t clients[8] = {1, 4, 16}, sizes[8] = {64, 4096, 65536, 1 << 20};
     int nclients = 3, nsizes = 4;
+    smipc_server_config geometry; /* only the packet size and count per ring are asked */
+    smipc_server_config_init(&geometry);
+    char peer_words[128] = "";
+    for (size_t k = 0; k < NPEERS; k++)
+        snprintf(peer_words + strlen(peer_words), sizeof peer_words - strlen(peer_words), "%s%s",
+                 k ? ", " : "", all_peers[k]->name);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
@@ -457,50 +463,68 @@ int cmd_bench(int argc, char **argv)
             seconds = 0.05;
             repeats = 1;
         } else if (cli_opt(argc, argv, &i, "--seconds", &v)) {
-            seconds = atof(v);
-            bad |= !(seconds > 0 && seconds < 3600);
+            char *end = NULL;
+            if (v)
+                seconds = strtod(v, &end);
+            if (v && (end == v || *end || !(seconds > 0 && seconds < 3600)))
+                cli_usage_error("bad --seconds \"%s\": expected seconds above 0 and below 3600 "
+                                "(e.g. 0.5)",
+                                v);
         } else if (cli_opt(argc, argv, &i, "--repeats", &v)) {
-            repeats = atoi(v);
-            bad |= repeats < 1 || repeats > 32;
+            uint64_t n = (uint64_t)repeats;
+            cli_number_arg("--repeats", v, 1, 32, &n);
+            repeats = (int)n;
         } else if (cli_opt(argc, argv, &i, "--clients", &v)) {
-            nclients = parse_list(v, clients, 8);
-            for (int k = 0; k < nclients; k++)
-                bad |= clients[k] > BENCH_MAX_CLIENTS;
-            bad |= nclients < 1;
+            int k = v ? parse_list(v, clients, 8) : 1;
+            for (int c = 0; c < k; c++)
+                k = clients[c] > BENCH_MAX_CLIENTS ? -1 : k;
+            if (k < 1)
+                cli_usage_error("bad --clients \"%s\": expected a comma-separated list of up to 8 "
+                                "client counts from 1 to %d",
+                                v, BENCH_MAX_CLIENTS);
+            nclients = k;
         } else if (cli_opt(argc, argv, &i, "--sizes", &v)) {
-            nsizes = parse_list(v, sizes, 8);
-            bad |= nsizes < 1;
+            nsizes = v ? parse_list(v, sizes, 8) : 1;
+            if (nsizes < 1)
+                cli_usage_error("bad --sizes \"%s\": expected a comma-separated list of up to 8 "
+                                "sizes in bytes, 1 or more (K, M, G allowed)",
+                                v);
         } else if (cli_opt(argc, argv, &i, "--only", &v)) {
             only = v;
-            bad |= !list_valid(v, workloads, 4);
+            if (v && !list_valid(v, workloads, 4))
+                cli_usage_error("bad --only \"%s\": expected a comma-separated list of rtt, sleep, "
+                                "stream, m2o",
+                                v);
         } else if (cli_opt(argc, argv, &i, "--peers", &v)) {
             const char *names[NPEERS];
             for (size_t k = 0; k < NPEERS; k++)
                 names[k] = all_peers[k]->name;
             peers = v;
-            bad |= !list_valid(v, names, NPEERS);
+            if (v && !list_valid(v, names, NPEERS))
+                cli_usage_error("bad --peers \"%s\": expected a comma-separated list of %s", v,
+                                peer_words);
         } else if (!strcmp(argv[i], "--no-checksum")) {
             bench_no_checksum = 1;
-        } else if (cli_opt(argc, argv, &i, "--packet-size", &v)) {
-            uint64_t n;
-            bad |= cli_parse_size(v, &n) || n < 64 || n > (1u << 24);
-            bench_packet_size = (uint32_t)n;
-        } else if (cli_opt(argc, argv, &i, "--ring-packets", &v)) {
-            uint64_t n;
-            bad |= cli_parse_size(v, &n) || n < 2 || n > 65536;
-            bench_ring_packets = (uint32_t)n;
+        } else if ((!strncmp(argv[i], "--packet-size", 13) ||
+                    !strncmp(argv[i], "--ring-packets", 14)) &&
+                   cli_server_opt(argc, argv, &i, &geometry)) {
+            continue;
         } else if (cli_opt(argc, argv, &i, "--csv", &v)) {
             csv = v;
         } else if (cli_opt(argc, argv, &i, "--json", &v)) {
             json = v;
+        } else if (cli_is_option(argv[i])) {
+            cli_unknown_option(argv[i]);
         } else {
-            bad = 1;
+            cli_usage_error("takes no arguments but options (\"%s\")", argv[i]);
         }
     }
-    if (bad) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
+    if (!cli_bad)
+        cli_check_geometry(&geometry);
+    if (cli_bad)
+        return cli_usage_end(usage);
+    bench_packet_size = geometry.packet_size;
+    bench_ring_packets = geometry.ring_packets;
     struct config {
         enum workload w;
         size_t size;

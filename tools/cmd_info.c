@@ -1,28 +1,45 @@
 /* smipc ls and smipc stat: what runs, asked of the servers themselves. */
 #include "cli.h"
 
+#include "clock.h"
 #include "name.h"
 #include "stats.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 static const char ls_usage[] =
-    "usage: smipc ls [--json]\n"
+    "usage: smipc ls [--json] [--prune]\n"
     "Lists the servers in the runtime directory ($SMIPC_DIR, $XDG_RUNTIME_DIR/smipc or\n"
     "/tmp/smipc-UID): live or stale (a socket left by a server that died), owner, pid,\n"
-    "clients.\n";
+    "clients.\n"
+    "  --json    a JSON array, one object per socket\n"
+    "  --prune   first remove the stale sockets (those that refuse connections), saying\n"
+    "            each it removed (on stderr with --json); a live server's socket is never\n"
+    "            touched, and a server starting meanwhile is not raced (the directory lock\n"
+    "            servers take)\n";
 
 static const char stat_usage[] =
-    "usage: smipc stat NAME [--json]\n"
+    "usage: smipc stat NAME [--json] [--wait] [--timeout SEC]\n"
     "Asks the live server NAME for its counters, without joining as a client: per\n"
     "connection messages and bytes each way, packets queued in each ring, sleeps and\n"
-    "wake-ups, checksum failures, aborted transfers, age; and the server's uptime.\n";
+    "wake-ups, checksum failures, aborted transfers, age; and the server's uptime.\n"
+    "  --json         one JSON object\n"
+    "  --wait         wait for NAME to come up instead of failing at once with exit 4\n"
+    "  --timeout SEC  bounds the wait and the answer (default 2; none: for ever)\n";
 
 static const char *user_name(unsigned uid, char *buf, size_t cap)
 {
@@ -38,24 +55,78 @@ static const char *state_word(uint32_t s)
     return s == 0 ? "open" : s == 1 ? "gone" : "broken";
 }
 
+/* Removes the sockets in dir that refuse connections: servers that died. Holds the lock
+ * that a server opening a name holds while it probes, takes over and binds (csrc/server.c,
+ * bind_name), so a socket refusing here is not one a server is between bind and listen
+ * on, and a server taking the name over meanwhile is not undone. Returns how many it
+ * removed, or -1 (errno). */
+static int prune(const char *dir, FILE *say)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (flock(dfd, LOCK_EX) != 0) {
+        close(dfd);
+        return -1;
+    }
+    DIR *d = opendir(dir);
+    int removed = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[PATH_MAX + 256];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || strlen(path) >= sizeof sa.sun_path)
+            continue;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (probe < 0)
+            break;
+        /* only a refusal is death: an answer, a full backlog (EAGAIN), another socket type
+         * or no permission is someone's */
+        int dead = connect(probe, (struct sockaddr *)&sa, sizeof sa) != 0 && errno == ECONNREFUSED;
+        close(probe);
+        if (!dead)
+            continue;
+        if (unlink(path) == 0) {
+            fprintf(say, "removed stale %s (%s)\n", e->d_name, path);
+            removed++;
+        } else {
+            fprintf(stderr, "smipc ls: could not remove stale %s: %s\n", path, strerror(errno));
+        }
+    }
+    if (d)
+        closedir(d);
+    close(dfd); /* releases the lock */
+    return removed;
+}
+
 int cmd_ls(int argc, char **argv)
 {
-    int json = 0;
+    int json = 0, do_prune = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(ls_usage, stdout);
             return EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--prune")) {
+            do_prune = 1;
+        } else if (cli_is_option(argv[i])) {
+            cli_unknown_option(argv[i]);
         } else {
-            fputs(ls_usage, stderr);
-            return EXIT_USAGE;
+            cli_usage_error("takes no NAME (\"%s\"): it lists them all", argv[i]);
         }
     }
+    if (cli_bad)
+        return cli_usage_end(ls_usage);
     char dir[PATH_MAX];
     int rc = smipc_runtime_dir(dir, 0);
     if (rc)
         return cli_fail("ls", "runtime directory", rc);
+    if (do_prune && prune(dir, json ? stderr : stdout) < 0)
+        return cli_fail("ls", "--prune", SMIPC_ESYS);
     DIR *d = opendir(dir);
     if (!d) {
         if (json)
@@ -65,7 +136,7 @@ int cmd_ls(int argc, char **argv)
         return EXIT_OK;
     }
     struct dirent *e;
-    int n = 0;
+    int n = 0, stale = 0;
     if (json)
         printf("[");
     else
@@ -83,6 +154,7 @@ int cmd_ls(int argc, char **argv)
         int q = smipc_stats_query(path, &s, &conns, &count, 1000);
         free(conns);
         const char *state = q == SMIPC_OK ? "live" : q == SMIPC_ENOTFOUND ? "stale" : "?";
+        stale += q == SMIPC_ENOTFOUND;
         char ub[32];
         const char *owner = user_name(st.st_uid, ub, sizeof ub);
         if (json) {
@@ -104,36 +176,105 @@ int cmd_ls(int argc, char **argv)
         printf("]\n");
     else if (!n)
         printf("(no servers in %s)\n", dir);
+    else if (stale)
+        printf("(%d stale: sockets left by servers that died; smipc ls --prune removes them)\n",
+               stale);
     return EXIT_OK;
+}
+
+#define RECHECK_MIN_MS 5   /* a socket there that refuses (stale, or a server starting): */
+#define RECHECK_MAX_MS 100 /* looked at again, backing off */
+
+/* smipc_stats_query, first waiting (up to the timeout) for a live server to own the name:
+ * a watch on the runtime directory, as smipc_client_connect_wait does. */
+static int query_wait(const char *name, struct smipc_stat_server *s, struct smipc_stat_conn **c,
+                      size_t *n, int timeout_ms)
+{
+    char path[SMIPC_PATH_MAX], dir[PATH_MAX];
+    int rc = smipc_name_resolve(name, 1, path, dir);
+    if (rc)
+        return rc;
+    int64_t deadline = smipc_deadline(timeout_ms);
+    /* watched before the first try, so a server coming up in between is not missed */
+    int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ino < 0)
+        return SMIPC_ESYS;
+    if (inotify_add_watch(ino, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0) {
+        close(ino);
+        return SMIPC_ESYS;
+    }
+    int recheck_ms = RECHECK_MIN_MS;
+    for (;;) {
+        rc = smipc_stats_query(name, s, c, n, smipc_poll_ms(deadline));
+        if (rc != SMIPC_ENOTFOUND)
+            break;
+        int ms = smipc_poll_ms(deadline);
+        if (ms == 0) {
+            rc = SMIPC_ETIMEDOUT;
+            break;
+        }
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            if (ms < 0 || ms > recheck_ms)
+                ms = recheck_ms;
+            recheck_ms = recheck_ms * 2 > RECHECK_MAX_MS ? RECHECK_MAX_MS : recheck_ms * 2;
+        }
+        struct pollfd p = {.fd = ino, .events = POLLIN};
+        int got = poll(&p, 1, ms);
+        if (got < 0 && errno != EINTR) {
+            rc = SMIPC_ESYS;
+            break;
+        }
+        if (got > 0) {
+            char events[4096];
+            while (read(ino, events, sizeof events) > 0)
+                ;
+            recheck_ms = RECHECK_MIN_MS;
+        }
+    }
+    close(ino);
+    return rc;
 }
 
 int cmd_stat(int argc, char **argv)
 {
-    const char *name = NULL;
-    int json = 0;
+    const char *name = NULL, *v;
+    int json = 0, wait = 0, timeout_ms = 2000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(stat_usage, stdout);
             return EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
-        } else if (!name && argv[i][0] != '-') {
+        } else if (!strcmp(argv[i], "--wait")) {
+            wait = 1;
+        } else if (cli_opt(argc, argv, &i, "--timeout", &v)) {
+            cli_timeout_arg("--timeout", v, &timeout_ms);
+        } else if (cli_is_option(argv[i])) {
+            cli_unknown_option(argv[i]);
+        } else if (!name) {
             name = argv[i];
         } else {
-            fputs(stat_usage, stderr);
-            return EXIT_USAGE;
+            cli_usage_error("one server at a time: \"%s\" is one argument too many", argv[i]);
         }
     }
-    if (!name) {
-        fputs(stat_usage, stderr);
-        return EXIT_USAGE;
-    }
+    if (!name && !cli_bad)
+        cli_usage_error("NAME missing");
+    if (name)
+        cli_check_name(name);
+    if (cli_bad)
+        return cli_usage_end(stat_usage);
     struct smipc_stat_server s;
-    struct smipc_stat_conn *c;
+    struct smipc_stat_conn *c = NULL;
     size_t n;
-    int rc = smipc_stats_query(name, &s, &c, &n, 2000);
+    int rc = wait ? query_wait(name, &s, &c, &n, timeout_ms)
+                  : smipc_stats_query(name, &s, &c, &n, timeout_ms);
+    if (rc == SMIPC_ETIMEDOUT && wait) {
+        fprintf(stderr, "smipc stat: %s: no server came up before --timeout ran out\n", name);
+        return EXIT_TIMEOUT;
+    }
     if (rc)
-        return cli_fail("stat", name, rc);
+        return cli_fail_name("stat", name, rc);
     if (json) {
         printf("{\"name\":");
         cli_json_string(stdout, name);

@@ -32,13 +32,20 @@ static const char usage[] =
     "  --broadcast            send each message to every client instead\n"
     "  --count N              stop after N messages\n"
     "  --quiet                no statistics lines\n"
-    "  --max-clients N  --packet-size N  --ring-packets N  --max-message-size N\n"
-    "  --no-checksum  --allow-any-uid      the server's limits (see README)\n";
+    "The server's limits (README, \"Limits\"; K, M, G, T: times 1024, 1024^2, ...):\n"
+    "  --max-clients N        1 .. 1048576 (default 64)\n"
+    "  --packet-size N        64 .. 16M bytes (default 4K)\n"
+    "  --ring-packets N       2 .. 65536 packets per ring (default 64); a connection's two\n"
+    "                         rings, packet size x packets each, take at most 1 GiB\n"
+    "  --max-message-size N   0 .. 1T bytes (default 64M), below 2^32 packets\n"
+    "  --no-checksum  --allow-any-uid\n"
+    "NAME: letters, digits, '.', '_' and '-', 1 to 100 characters; or a socket path (with\n"
+    "'/'). A bad option, value or name is a usage error (exit 2) that says which.\n";
 
 int cmd_serve(int argc, char **argv)
 {
     const char *name = NULL, *v;
-    int broadcast = 0, quiet = 0, bad = 0;
+    int broadcast = 0, quiet = 0;
     uint64_t count = 0;
     smipc_server_config cfg;
     smipc_server_config_init(&cfg);
@@ -51,21 +58,32 @@ int cmd_serve(int argc, char **argv)
         } else if (!strcmp(argv[i], "--quiet")) {
             quiet = 1;
         } else if (cli_opt(argc, argv, &i, "--count", &v)) {
-            bad |= cli_parse_size(v, &count) != 0;
-        } else if (cli_server_opt(argc, argv, &i, &cfg, &bad)) {
+            cli_number_arg("--count", v, 0, UINT64_MAX >> 1, &count);
+        } else if (cli_server_opt(argc, argv, &i, &cfg)) {
             continue;
-        } else if (argv[i][0] != '-' && !name) {
+        } else if (cli_is_option(argv[i])) {
+            cli_unknown_option(argv[i]);
+        } else if (!name) {
             name = argv[i];
         } else {
-            bad = 1;
+            cli_usage_error("one name at a time: \"%s\" is one argument too many", argv[i]);
         }
     }
-    if (bad || !name) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
+    if (!name && !cli_bad)
+        cli_usage_error("NAME missing");
+    if (name)
+        cli_check_name(name);
+    if (!cli_bad)
+        cli_check_geometry(&cfg);
+    if (cli_bad)
+        return cli_usage_end(usage);
     smipc_server *srv;
     int rc = smipc_server_open(&srv, name, &cfg);
+    if (rc == SMIPC_EINVAL) { /* the name and each value passed: the library's last word */
+        cli_usage_error("%s: the limits given do not hold together (README, \"Limits\"): %s", name,
+                        smipc_strerror(rc));
+        return cli_usage_end(usage);
+    }
     if (rc)
         return cli_fail("serve", name, rc);
     struct sigaction sa = {.sa_handler = on_signal};
