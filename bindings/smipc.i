@@ -31,6 +31,7 @@
 %javaconstvalue(1) SMIPC_NO_CHECKSUM;
 %javaconstvalue(2) SMIPC_ALLOW_ANY_UID;
 %javaconstvalue(4) SMIPC_EVENTS;
+%javaconstvalue(1) SMIPC_MSG_BROADCAST;
 #endif
 
 /* The prefix goes: the module (Java package org.smipc, Go package) already says smipc. */
@@ -39,9 +40,11 @@
 %rename(ServerFlag) smipc_server_flag;
 %rename(EventKind) smipc_event_kind;
 %rename(ServerConfig) smipc_server_config;
+%rename(MessageFlag) smipc_message_flag;
 
 /* Outputs through pointers: a one-element array the caller passes. */
-%apply long long *OUTPUT { smipc_client_id *from, size_t *delivered, size_t *count, int *status };
+%apply long long *OUTPUT { smipc_client_id *from, size_t *delivered, size_t *count, int *status,
+                           int *kind, uint32_t *flags };
 /* in: the buffer's capacity; out: the message's length (or, SMIPC_ETOOSMALL, the size
    needed) */
 %apply long long *INOUT { size_t *len };
@@ -50,11 +53,8 @@
 %ignore smipc_server_open;
 %ignore smipc_client_connect;
 %ignore smipc_client_connect_wait;
-%ignore smipc_server_recv_event; /* not wrapped yet: Java and Go have no events API (issue 12) */
-%ignore smipc_client_recv_flags; /* not wrapped yet (issue 12) */
-%ignore smipc_name_path;         /* not wrapped yet (issue 12) */
-%ignore smipc_message_flag;
-%ignore SMIPC_MSG_BROADCAST;
+/* (char *path, size_t cap) maps to neither language: name_path_of below returns a string */
+%ignore smipc_name_path;
 %ignore smipc_server_config::reserved;
 %ignore SMIPC_VERSION_MAJOR; /* smipc_version() says it */
 %ignore SMIPC_VERSION_MINOR;
@@ -76,6 +76,8 @@
 %rename(packetSize) smipc_server_config::packet_size;
 %rename(ringPackets) smipc_server_config::ring_packets;
 %rename(maxMessageSize) smipc_server_config::max_message_size;
+%rename(bulkSize) smipc_server_config::bulk_size;
+%rename(bulkSlots) smipc_server_config::bulk_slots;
 
 /* void *buf: a direct ByteBuffer, used in place (GetByteArrayElements would copy). The
    Java layer checks lengths against the buffer and passes a slice for a position. */
@@ -148,6 +150,15 @@
     setFlags(on ? getFlags() & ~ServerFlag.NO_CHECKSUM : getFlags() | ServerFlag.NO_CHECKSUM);
     return this;
   }
+
+  /**
+   * Whether {@link Server#recvEvent} also tells when a client joined and when it left
+   * (off by default); sets or clears EVENTS. {@link Server#recv} passes them over.
+   */
+  public ServerConfig setEvents(boolean on) {
+    setFlags(on ? getFlags() | ServerFlag.EVENTS : getFlags() & ~ServerFlag.EVENTS);
+    return this;
+  }
 %}
 #endif
 
@@ -162,7 +173,9 @@
 %include <smipc.h>
 
 /* smipc_server_open and smipc_client_connect(_wait) with the handle as the result: NULL, and
-   *status says why, on failure. */
+   *status says why, on failure. smipc_name_path as a string (NULL, and *status says why,
+   on failure): for error messages that say where a name was looked for. */
+%newobject smipc_name_path_of;
 %inline %{
 static smipc_server *smipc_server_open_handle(const char *name, const smipc_server_config *cfg,
                                               int *status) {
@@ -183,5 +196,19 @@ static smipc_client *smipc_client_connect_wait_handle(const char *name, int time
     smipc_client *cli = NULL;
     *status = smipc_client_connect_wait(&cli, name, timeout_ms);
     return cli;
+}
+
+static char *smipc_name_path_of(const char *name, int *status) {
+    char *path = (char *)malloc(4096); /* 108 bytes do; a path name may be longer */
+    if (!path) {
+        *status = SMIPC_ENOMEM;
+        return NULL;
+    }
+    *status = smipc_name_path(name, path, 4096);
+    if (*status != SMIPC_OK) {
+        free(path);
+        return NULL;
+    }
+    return path;
 }
 %}

@@ -15,11 +15,30 @@ type Client struct {
 }
 
 // Dial connects to the server of name: ErrNotFound at once when no live server has it;
-// timeout bounds the handshake with a live one.
+// timeout bounds the handshake with a live one. DialWait waits for a server instead.
 func Dial(name string, timeout time.Duration) (*Client, error) {
+	return connect(name, timeout, false)
+}
+
+// DialWait connects to the server of name, first waiting for a live server to own the
+// name, as a harness does that starts its server in another process: ErrTimeout if none
+// came up within timeout (which also bounds the handshake; negative waits for ever). It
+// watches the runtime directory, it does not poll.
+func DialWait(name string, timeout time.Duration) (*Client, error) {
+	return connect(name, timeout, true)
+}
+
+func connect(name string, timeout time.Duration, wait bool) (*Client, error) {
 	status := []int64{0}
-	h := csmipc.Client_connect_handle(name, millis(timeout), status)
-	if err := check(int(status[0]), fmt.Sprintf("dial %q", name)); err != nil {
+	var h csmipc.Struct_SS_smipc_client
+	op := fmt.Sprintf("dial %q", name)
+	if wait {
+		h = csmipc.Client_connect_wait_handle(name, millis(timeout), status)
+		op = fmt.Sprintf("dial %q (waiting up to %v for its server)", name, timeout)
+	} else {
+		h = csmipc.Client_connect_handle(name, millis(timeout), status)
+	}
+	if err := nameError(int(status[0]), op, name, wait); err != nil {
 		return nil, err
 	}
 	return &Client{handle: handle{kind: "client"}, h: h, id: ClientID(csmipc.Client_id_of(h))}, nil
@@ -43,25 +62,41 @@ func (c *Client) Recv(timeout time.Duration) ([]byte, error) {
 		return nil, err
 	}
 	defer c.leave()
-	n := []int64{0}
-	buf := scratch.Get().(*[]byte)
-	defer scratch.Put(buf)
-	b, grown := *buf, false
-	for {
-		n[0] = int64(len(b))
-		rc := csmipc.Client_recv(c.h, b, n, millis(timeout))
-		if rc == int(csmipc.ETOOSMALL) { // still queued: again, into a slice its size
-			b, grown = make([]byte, n[0]), true
-			continue
-		}
-		if err := check(rc, "recv"); err != nil {
-			return nil, err
-		}
-		if !grown {
-			return append([]byte{}, b[:n[0]]...), nil
-		}
-		return b[:n[0]], nil
+	data, rc := recvCopy(func(b []byte, n []int64) int {
+		return csmipc.Client_recv(c.h, b, n, millis(timeout))
+	})
+	if err := check(rc, "recv"); err != nil {
+		return nil, err
 	}
+	return data, nil
+}
+
+// RecvMsg returns the next whole message from the server, and whether it was a broadcast
+// or a message sent to this client alone.
+func (c *Client) RecvMsg(timeout time.Duration) (Received, error) {
+	if err := c.enter("recv"); err != nil {
+		return Received{}, err
+	}
+	defer c.leave()
+	flags := []int64{0}
+	data, rc := recvCopy(func(b []byte, n []int64) int {
+		return csmipc.Client_recv_flags(c.h, flags, b, n, millis(timeout))
+	})
+	if err := check(rc, "recv"); err != nil {
+		return Received{}, err
+	}
+	return Received{Data: data, Broadcast: flags[0]&int64(csmipc.MSG_BROADCAST) != 0}, nil
+}
+
+// CancelSends makes every Send on c in progress now, from any goroutine, give up with
+// ErrTimeout the next time it must wait for room; the part of its message that went is
+// dropped (the server never sees it). Sends that begin afterwards are not affected.
+func (c *Client) CancelSends() {
+	if c.enter("cancel sends") != nil {
+		return // closed: nothing is sending
+	}
+	defer c.leave()
+	csmipc.Client_cancel_sends(c.h)
 }
 
 // RecvInto receives the next message into buf without a copy in between and returns its

@@ -1,27 +1,35 @@
 package smipc
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"smipc.org/smipc/internal/csmipc"
 )
 
 // Error is a failed call: Status is the C status (a negative smipc_status), Op what was
-// being done. Match it with errors.Is against the Err* values, or errors.As for Status.
+// being done, Detail (for a server name that did not work) why: the rule a bad name
+// broke, or the socket path that was looked for. Match it with errors.Is against the Err*
+// values, or errors.As for Status.
 type Error struct {
 	Status    int
 	Op        string
+	Detail    string
 	Needed    int // ErrTooSmall: the size the message needs (it stays queued)
 	Delivered int // a failed Broadcast: the clients that got it anyway
 }
 
 func (e *Error) Error() string {
-	words := csmipc.Strerror(e.Status)
-	if e.Op == "" {
-		return "smipc: " + words
+	msg := "smipc: " + csmipc.Strerror(e.Status)
+	if e.Op != "" {
+		msg = "smipc: " + e.Op + ": " + csmipc.Strerror(e.Status)
 	}
-	return "smipc: " + e.Op + ": " + words
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
 }
 
 // Is makes errors.Is(err, ErrTimeout) and the like true for every error of that status,
@@ -71,4 +79,58 @@ func check(status int, op string) error {
 		return nil
 	}
 	return &Error{Status: status, Op: op}
+}
+
+// nameRule is what a name may be (README.md, "Names").
+const nameRule = "a name is 1 to 100 letters, digits, '.', '_' or '-' (a socket in the runtime " +
+	"directory); a name with '/' in it is a socket path (at most 107 bytes), used as given"
+
+const runtimeDirs = "the runtime directory is $SMIPC_DIR when set, else $XDG_RUNTIME_DIR/smipc, " +
+	"else /tmp/smipc-<uid>; a server started with another SMIPC_DIR or XDG_RUNTIME_DIR is " +
+	"not seen here"
+
+// NamePath is the socket path a server name stands for (smipc_name_path): a socket in the
+// runtime directory, or the path itself for a name with '/'. It creates nothing and says
+// nothing of whether a server is there; a bad name is ErrInvalid, saying the rule.
+func NamePath(name string) (string, error) {
+	status := []int64{0}
+	path := csmipc.Name_path_of(name, status)
+	if status[0] != 0 {
+		if status[0] == int64(csmipc.EINVAL) {
+			return "", &Error{Status: int(status[0]), Op: "name " + quote(name),
+				Detail: "bad server name: " + nameRule}
+		}
+		return "", check(int(status[0]), "name "+quote(name))
+	}
+	return path, nil
+}
+
+func quote(name string) string { return fmt.Sprintf("%q", name) }
+
+// nameError turns the status of a Listen or Dial of name into an error that says what to
+// do about it; waited: a DialWait.
+func nameError(status int, op, name string, waited bool) error {
+	if status == 0 {
+		return nil
+	}
+	e := &Error{Status: status, Op: op}
+	path, err := NamePath(name)
+	switch {
+	case status == int(csmipc.EINVAL) && err != nil:
+		e.Detail = "bad server name: " + nameRule
+	case status == int(csmipc.EINVAL) && strings.HasPrefix(op, "listen"):
+		e.Detail = "a Config value is out of its range (see Config's fields)"
+	case status == int(csmipc.ENOTFOUND) && strings.Contains(name, "/"):
+		e.Detail = "looked for the socket path " + path
+	case status == int(csmipc.ENOTFOUND):
+		e.Detail = "looked for its socket at " + path + " (" + runtimeDirs + ")"
+	case status == int(csmipc.ETIMEDOUT) && waited:
+		e.Detail = "no server came up at " + path
+		if !strings.Contains(name, "/") {
+			e.Detail += " (" + runtimeDirs + ")"
+		}
+	case status == int(csmipc.EEXIST):
+		e.Detail = "a live server already serves " + path
+	}
+	return e
 }

@@ -24,7 +24,7 @@ func Listen(name string, cfg *Config) (*Server, error) {
 	}
 	status := []int64{0}
 	h := csmipc.Server_open_handle(name, c, status)
-	if err := check(int(status[0]), fmt.Sprintf("listen %q", name)); err != nil {
+	if err := nameError(int(status[0]), fmt.Sprintf("listen %q", name), name, false); err != nil {
 		return nil, err
 	}
 	return &Server{handle: handle{kind: "server"}, h: h, name: name}, nil
@@ -39,26 +39,32 @@ func (s *Server) Recv(timeout time.Duration) (Message, error) {
 		return Message{}, err
 	}
 	defer s.leave()
-	from, n := []int64{0}, []int64{0}
-	buf := scratch.Get().(*[]byte)
-	defer scratch.Put(buf)
-	b, grown := *buf, false
-	for {
-		n[0] = int64(len(b))
-		rc := csmipc.Server_recv(s.h, from, b, n, millis(timeout))
-		if rc == int(csmipc.ETOOSMALL) { // still queued: again, into a slice its size
-			b, grown = make([]byte, n[0]), true
-			continue
-		}
-		if err := check(rc, "recv"); err != nil {
-			return Message{}, err
-		}
-		data := b[:n[0]]
-		if !grown {
-			data = append([]byte{}, data...)
-		}
-		return Message{Client: ClientID(from[0]), Data: data}, nil
+	from := []int64{0}
+	data, rc := recvCopy(func(b []byte, n []int64) int {
+		return csmipc.Server_recv(s.h, from, b, n, millis(timeout))
+	})
+	if err := check(rc, "recv"); err != nil {
+		return Message{}, err
 	}
+	return Message{Client: ClientID(from[0]), Data: data}, nil
+}
+
+// RecvEvent returns the next message from any client, as Recv does, and on a server
+// whose Config has Events also when a client joined (before any of its messages) and
+// when it left (after the last of them).
+func (s *Server) RecvEvent(timeout time.Duration) (Event, error) {
+	if err := s.enter("recv"); err != nil {
+		return Event{}, err
+	}
+	defer s.leave()
+	kind, from := []int64{0}, []int64{0}
+	data, rc := recvCopy(func(b []byte, n []int64) int {
+		return csmipc.Server_recv_event(s.h, kind, from, b, n, millis(timeout))
+	})
+	if err := check(rc, "recv"); err != nil {
+		return Event{}, err
+	}
+	return Event{Kind: EventKind(kind[0]), Client: ClientID(from[0]), Data: data}, nil
 }
 
 // RecvInto receives the next message into buf without a copy in between and returns
@@ -105,6 +111,28 @@ func (s *Server) Broadcast(data []byte, timeout time.Duration) (int, error) {
 			"broadcast (%d clients got it)", delivered[0]), Delivered: int(delivered[0])}
 	}
 	return int(delivered[0]), nil
+}
+
+// CancelSends makes every Send to the client to in progress now, from any goroutine,
+// give up with ErrTimeout the next time it must wait for room; the part of its message
+// that went is dropped (the client never sees it). Later sends are not affected.
+func (s *Server) CancelSends(to ClientID) error {
+	if to == 0 {
+		return check(int(csmipc.ENOCLIENT), "cancel sends to client 0") // 0 means all in C
+	}
+	return s.cancelSends(uint64(to), fmt.Sprintf("cancel sends to client %d", to))
+}
+
+// CancelAllSends makes every Send and Broadcast in progress now give up with ErrTimeout
+// the next time it must wait for room (a Broadcast still counts the clients it reached).
+func (s *Server) CancelAllSends() error { return s.cancelSends(0, "cancel sends") }
+
+func (s *Server) cancelSends(to uint64, op string) error {
+	if err := s.enter(op); err != nil {
+		return err
+	}
+	defer s.leave()
+	return check(csmipc.Server_cancel_sends(s.h, to), op)
 }
 
 // Clients returns the ids of the clients connected now.

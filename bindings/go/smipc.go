@@ -8,9 +8,17 @@
 //
 // Timeouts are time.Duration: negative waits for ever, 0 never blocks, and anything
 // else waits at most that long (rounded up to a millisecond).
+//
+// A harness that starts its server in another process connects with DialWait, which
+// waits for the name to come alive (Dial says ErrNotFound at once). A server whose
+// Config has Events set learns from RecvEvent when a client joined and when it left, in
+// order with its messages. A client's RecvMsg tells a broadcast from a message sent to
+// it alone. Errors about a name say the rule a bad name broke, or the socket path that
+// was looked for (NamePath).
 package smipc
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -28,6 +36,43 @@ type Message struct {
 	Data   []byte
 }
 
+// Received is what a client's RecvMsg returns: the whole message, and whether the server
+// broadcast it (Server.Broadcast) or sent it to this client alone (Server.Send).
+type Received struct {
+	Data      []byte
+	Broadcast bool
+}
+
+// EventKind says what an Event tells.
+type EventKind int
+
+// The kinds of Event (the values of C's smipc_event_kind).
+const (
+	EventMessage EventKind = iota // a message from Client, in Data
+	EventJoined                   // Client connected (told before any of its messages)
+	EventLeft                     // Client is gone: closed, died or dropped (after its last message)
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventMessage:
+		return "message"
+	case EventJoined:
+		return "joined"
+	case EventLeft:
+		return "left"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is what Server.RecvEvent returns: a message, or on a server with Config.Events,
+// a client joining or leaving (Data is empty then).
+type Event struct {
+	Kind   EventKind
+	Client ClientID
+	Data   []byte
+}
+
 // Config is a server's limits. A zero field means the library's default (see
 // DefaultConfig).
 type Config struct {
@@ -37,6 +82,7 @@ type Config struct {
 	MaxMessageSize uint64 // default 64 MiB
 	NoChecksum     bool   // skip CRC32C on this server's connections
 	AllowAnyUID    bool   // accept clients of any uid (default: this uid only)
+	Events         bool   // RecvEvent also tells of joins and departures (Recv passes them over)
 }
 
 // DefaultConfig is the library's defaults.
@@ -58,6 +104,7 @@ func fromC(c csmipc.ServerConfig) Config {
 		MaxMessageSize: c.GetMax_message_size(),
 		NoChecksum:     flags&int(csmipc.NO_CHECKSUM) != 0,
 		AllowAnyUID:    flags&int(csmipc.ALLOW_ANY_UID) != 0,
+		Events:         flags&int(csmipc.EVENTS) != 0,
 	}
 }
 
@@ -82,6 +129,9 @@ func toC(cfg *Config) csmipc.ServerConfig {
 	}
 	if cfg.AllowAnyUID {
 		flags |= uint(csmipc.ALLOW_ANY_UID)
+	}
+	if cfg.Events {
+		flags |= uint(csmipc.EVENTS)
 	}
 	c.SetFlags(flags)
 	return c
@@ -138,3 +188,28 @@ func (h *handle) close(shutdown, free func()) {
 // scratch buffers for Recv: a message that fits is copied out of one once; a larger one
 // is received straight into a slice of its own size.
 var scratch = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// recvCopy runs recv (a C receive into b, *n its capacity, then the length) into a
+// scratch buffer, again into a slice of the size needed when it does not fit, and
+// returns a slice of the message's own.
+func recvCopy(recv func(b []byte, n []int64) int) ([]byte, int) {
+	buf := scratch.Get().(*[]byte)
+	defer scratch.Put(buf)
+	b, grown := *buf, false
+	n := []int64{0}
+	for {
+		n[0] = int64(len(b))
+		rc := recv(b, n)
+		if rc == int(csmipc.ETOOSMALL) { // still queued: again, into a slice its size
+			b, grown = make([]byte, n[0]), true
+			continue
+		}
+		if rc != 0 {
+			return nil, rc
+		}
+		if !grown {
+			return append([]byte{}, b[:n[0]]...), 0
+		}
+		return b[:n[0]], 0
+	}
+}

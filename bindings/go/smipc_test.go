@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -398,5 +400,254 @@ func TestFdTellsAMessageIsThere(t *testing.T) {
 	}
 	if _, err := cli.Recv(0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("recv after the server closed: %v", err)
+	}
+}
+
+// inCgo reports whether some goroutine is in the C function fn now.
+func inCgo(fn string) bool {
+	buf := make([]byte, 1<<20)
+	return bytes.Contains(buf[:runtime.Stack(buf, true)], []byte(fn))
+}
+
+// DialWait started before the server: it gets through once the server is up.
+func TestDialWaitForTheServer(t *testing.T) {
+	if _, err := Dial(name(t), wait); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("dial before the server: %v", err) // nobody there yet
+	}
+	type result struct {
+		cli *Client
+		err error
+	}
+	waiting, got := make(chan struct{}), make(chan result, 1)
+	go func() {
+		close(waiting)
+		cli, err := DialWait(name(t), wait)
+		got <- result{cli, err}
+	}()
+	<-waiting
+	// the server comes up only once the goroutine is inside the C call (or done: a bug)
+	for deadline := time.Now().Add(wait); len(got) == 0 && !inCgo("_wrap_client_connect_wait_handle"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the goroutine never got to DialWait's C call")
+		}
+		runtime.Gosched()
+	}
+	srv := listen(t, nil)
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(2 * wait):
+		t.Fatal("DialWait did not return once the server was up")
+	}
+	if r.err != nil {
+		t.Fatalf("DialWait: %v", r.err)
+	}
+	defer r.cli.Close()
+	if err := r.cli.Send([]byte("up"), wait); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := srv.Recv(wait); err != nil || msg.Client != r.cli.ID() || string(msg.Data) != "up" {
+		t.Fatalf("got %+v, %v", msg, err)
+	}
+}
+
+func TestDialWaitTimesOut(t *testing.T) {
+	_, err := DialWait(name(t), 100*time.Millisecond)
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("DialWait with nobody serving: %v", err)
+	}
+	path, perr := NamePath(name(t))
+	if perr != nil || !strings.Contains(err.Error(), "no server came up at "+path) {
+		t.Fatalf("%q does not say where it looked (%q, %v)", err, path, perr)
+	}
+}
+
+func TestJoinsAndDepartures(t *testing.T) {
+	srv := listen(t, &Config{Events: true})
+	if cfg, err := srv.Config(); err != nil || !cfg.Events {
+		t.Fatalf("config %+v, %v", cfg, err)
+	}
+	cli, err := Dial(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, big := cli.ID(), payload(100000, 5) // larger than the scratch buffer
+	for _, data := range [][]byte{[]byte("hello"), big} {
+		if err := cli.Send(data, wait); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cli.Close()
+	want := []Event{{EventJoined, id, nil}, {EventMessage, id, []byte("hello")},
+		{EventMessage, id, big}, {EventLeft, id, nil}}
+	for i, w := range want {
+		ev, err := srv.RecvEvent(wait)
+		if err != nil || ev.Kind != w.Kind || ev.Client != w.Client || !bytes.Equal(ev.Data, w.Data) {
+			t.Fatalf("event %d: %v from %d (%d bytes), %v; want %v from %d", i, ev.Kind, ev.Client,
+				len(ev.Data), err, w.Kind, w.Client)
+		}
+	}
+	if _, err := srv.RecvEvent(0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("after the departure: %v", err)
+	}
+	// plain Recv on such a server passes joins and departures over
+	other := dial(t)
+	if err := other.Send([]byte("plain"), wait); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := srv.Recv(wait); err != nil || msg.Client != other.ID() || string(msg.Data) != "plain" {
+		t.Fatalf("Recv on an events server: %+v, %v", msg, err)
+	}
+}
+
+func TestNoEventsByDefault(t *testing.T) {
+	srv := listen(t, nil)
+	cli, err := Dial(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Send([]byte("x"), wait); err != nil {
+		t.Fatal(err)
+	}
+	cli.Close()
+	if ev, err := srv.RecvEvent(wait); err != nil || ev.Kind != EventMessage || string(ev.Data) != "x" {
+		t.Fatalf("without Events: %v %q, %v", ev.Kind, ev.Data, err)
+	}
+	if ev, err := srv.RecvEvent(0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("without Events, after the message: %v, %v", ev.Kind, err)
+	}
+	if EventJoined.String() != "joined" || EventLeft.String() != "left" {
+		t.Fatalf("kinds say %v, %v", EventJoined, EventLeft)
+	}
+}
+
+func TestBroadcastOrReply(t *testing.T) {
+	srv := listen(t, nil)
+	a, b := dial(t), dial(t)
+	big := payload(1<<20, 9) // more than a ring holds
+	if err := srv.Send(a.ID(), []byte("to a"), wait); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := srv.Broadcast(big, wait); done <- err }()
+	if r, err := a.RecvMsg(wait); err != nil || r.Broadcast || string(r.Data) != "to a" {
+		t.Fatalf("the reply: %q broadcast %v, %v", r.Data, r.Broadcast, err)
+	}
+	for _, c := range []*Client{a, b} {
+		if r, err := c.RecvMsg(wait); err != nil || !r.Broadcast || !bytes.Equal(r.Data, big) {
+			t.Fatalf("client %d, the broadcast: %d bytes broadcast %v, %v", c.ID(), len(r.Data),
+				r.Broadcast, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Send(b.ID(), nil, wait); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.RecvMsg(wait); err != nil || r.Broadcast || len(r.Data) != 0 {
+		t.Fatalf("an empty reply: %q broadcast %v, %v", r.Data, r.Broadcast, err)
+	}
+	if _, err := a.RecvMsg(0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("nothing more: %v", err)
+	}
+}
+
+// cancelUntil cancels (again and again: a send that had not started waiting yet is not
+// cancelled) until the call reports on end, and returns its error.
+func cancelUntil(t *testing.T, end chan error, cancel func()) error {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		cancel()
+		select {
+		case err := <-end:
+			return err
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("the cancelled call did not end")
+		}
+	}
+}
+
+func TestCancelSends(t *testing.T) {
+	srv := listen(t, nil)
+	cli, quiet := dial(t), dial(t)
+	huge := payload(16<<20, 1) // far more than the rings and any bulk area hold
+	end := make(chan error, 1)
+	go func() { end <- cli.Send(huge, -1) }()
+	if err := cancelUntil(t, end, cli.CancelSends); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("the client's cancelled send: %v", err)
+	}
+	// what went of the cancelled one is dropped; it fills the ring until the server reads
+	go func() { end <- cli.Send([]byte("next"), wait) }()
+	if msg, err := srv.Recv(wait); err != nil || string(msg.Data) != "next" {
+		t.Fatalf("after the cancelled send: %d bytes, %v", len(msg.Data), err)
+	}
+	if err := <-end; err != nil {
+		t.Fatalf("the send after the cancelled one: %v", err)
+	}
+
+	go func() { end <- srv.Send(quiet.ID(), huge, -1) }()
+	err := cancelUntil(t, end, func() {
+		if err := srv.CancelSends(quiet.ID()); err != nil {
+			t.Error(err)
+		}
+	})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("the server's cancelled send: %v", err)
+	}
+	go func() { _, err := srv.Broadcast(huge, -1); end <- err }()
+	err = cancelUntil(t, end, func() {
+		if err := srv.CancelAllSends(); err != nil {
+			t.Error(err)
+		}
+	})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("the cancelled broadcast: %v", err)
+	}
+	go func() { end <- srv.Send(quiet.ID(), []byte("next"), wait) }()
+	if back, err := quiet.Recv(wait); err != nil || string(back) != "next" {
+		t.Fatalf("the client after cancelled sends: %d bytes, %v", len(back), err)
+	}
+	if err := <-end; err != nil {
+		t.Fatalf("the send after the cancelled ones: %v", err)
+	}
+	if err := srv.CancelSends(0); !errors.Is(err, ErrNoClient) {
+		t.Fatalf("CancelSends(0): %v", err)
+	}
+	cli.Close()
+	cli.CancelSends() // closed: nothing to cancel, and no crash
+}
+
+func TestErrorsSayWhere(t *testing.T) {
+	path, err := NamePath(name(t))
+	if err != nil || path != os.Getenv("SMIPC_DIR")+"/"+name(t) {
+		t.Fatalf("NamePath: %q, %v", path, err)
+	}
+	if p, err := NamePath("/tmp/x.sock"); err != nil || p != "/tmp/x.sock" {
+		t.Fatalf("a path is used as given: %q, %v", p, err)
+	}
+	_, err = Dial(name(t), wait)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), path) ||
+		!strings.Contains(err.Error(), "SMIPC_DIR") {
+		t.Fatalf("%q does not say where it looked", err)
+	}
+	for _, bad := range []func() error{
+		func() error { _, err := Listen("no spaces allowed", nil); return err },
+		func() error { _, err := Dial("", wait); return err },
+		func() error { _, err := NamePath("no spaces allowed"); return err },
+	} {
+		if err := bad(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "letters, digits") {
+			t.Fatalf("a bad name without the rule: %v", err)
+		}
+	}
+	if _, err := Listen(name(t), &Config{PacketSize: 10}); !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(err.Error(), "Config") {
+		t.Fatalf("a bad config does not say so: %v", err)
+	}
+	listen(t, nil)
+	if _, err := Listen(name(t), nil); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("EEXIST without the path: %v", err)
 	}
 }

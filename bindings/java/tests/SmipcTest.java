@@ -230,11 +230,193 @@ public class SmipcTest {
     cfg.delete(); // twice is fine
   }
 
+  /** Whether t is in the JNI call named method now. */
+  static boolean inNative(Thread t, String method) {
+    StackTraceElement[] st = t.getStackTrace();
+    return st.length > 0 && st[0].isNativeMethod() && st[0].getMethodName().equals(method);
+  }
+
+  /** connectWait started before the server: it gets through once the server is up. */
+  static void connectWaitForTheServer(String name) throws Exception {
+    fails(Status.ENOTFOUND, () -> new Client(name, WAIT)); // nobody there yet
+    LinkedBlockingQueue<Object> got = new LinkedBlockingQueue<>();
+    CountDownLatch waiting = new CountDownLatch(1);
+    Thread t = new Thread(() -> {
+      waiting.countDown();
+      try {
+        got.add(Client.connectWait(name, WAIT));
+      } catch (RuntimeException e) {
+        got.add(e);
+      }
+    });
+    t.start();
+    waiting.await();
+    // the server comes up only once the thread is inside the C call (or done: a bug)
+    long deadline = System.nanoTime() + WAIT * 1_000_000L;
+    while (got.isEmpty() && !inNative(t, "client_connect_wait_handle")) {
+      check(System.nanoTime() < deadline, "the thread never got to connectWait's C call");
+      Thread.onSpinWait();
+    }
+    try (Server srv = new Server(name)) {
+      Object end = got.poll(WAIT, TimeUnit.MILLISECONDS);
+      check(end instanceof Client, "connectWait ended with " + end);
+      try (Client cli = (Client) end) {
+        cli.send("up".getBytes(), WAIT);
+        Message m = srv.recv(WAIT);
+        check(m.client() == cli.id() && new String(m.data()).equals("up"), "message " + m);
+      }
+    }
+    t.join();
+  }
+
+  static void connectWaitTimesOut(String name) throws Exception {
+    SmipcException e = fails(Status.ETIMEDOUT, () -> Client.connectWait(name, 100));
+    check(e.getMessage().contains("no server came up at " + Smipc.namePath(name)),
+        "the timeout does not say where it looked: " + e.getMessage());
+  }
+
+  static void joinsAndDepartures(String name) throws Exception {
+    try (Server srv = new Server(name, new ServerConfig().setEvents(true))) {
+      check((srv.config().getFlags() & ServerFlag.EVENTS) != 0, "EVENTS flag");
+      long id;
+      try (Client cli = new Client(name, WAIT)) {
+        id = cli.id();
+        cli.send("hello".getBytes(), WAIT);
+        cli.send(payload(100000, 5), WAIT); // larger than the scratch buffer's first size
+      }
+      Event e = srv.recvEvent(WAIT);
+      check(e.kind() == Event.Kind.JOINED && e.client() == id && e.data().length == 0, "first " + e);
+      e = srv.recvEvent(WAIT);
+      check(e.kind() == Event.Kind.MESSAGE && e.client() == id
+          && new String(e.data()).equals("hello"), "second " + e);
+      e = srv.recvEvent(WAIT);
+      check(e.kind() == Event.Kind.MESSAGE && Arrays.equals(e.data(), payload(100000, 5)), "third " + e);
+      e = srv.recvEvent(WAIT);
+      check(e.kind() == Event.Kind.LEFT && e.client() == id && e.data().length == 0, "fourth " + e);
+      fails(Status.ETIMEDOUT, () -> srv.recvEvent(0));
+      // plain recv on such a server passes joins and departures over
+      try (Client cli = new Client(name, WAIT)) {
+        cli.send("plain".getBytes(), WAIT);
+        Message m = srv.recv(WAIT);
+        check(m.client() == cli.id() && new String(m.data()).equals("plain"), "recv " + m);
+      }
+    }
+    // off by default: only messages
+    try (Server srv = new Server(name)) {
+      try (Client cli = new Client(name, WAIT)) {
+        cli.send("x".getBytes(), WAIT);
+      }
+      Event e = srv.recvEvent(WAIT);
+      check(e.kind() == Event.Kind.MESSAGE && new String(e.data()).equals("x"), "without EVENTS " + e);
+      fails(Status.ETIMEDOUT, () -> srv.recvEvent(0));
+    }
+  }
+
+  static void broadcastOrReply(String name) throws Exception {
+    try (Server srv = new Server(name); Client a = new Client(name, WAIT);
+        Client b = new Client(name, WAIT)) {
+      byte[] big = payload(1 << 20, 9);
+      srv.send(a.id(), "to a".getBytes(), WAIT);
+      Thread t = new Thread(() -> srv.broadcast(big, WAIT)); // 1 MiB: more than a ring holds
+      t.start();
+      Received r = a.recvMessage(WAIT);
+      check(!r.broadcast() && new String(r.data()).equals("to a"), "the reply " + r);
+      r = a.recvMessage(WAIT);
+      check(r.broadcast() && Arrays.equals(r.data(), big), "a's broadcast: " + r.broadcast());
+      r = b.recvMessage(WAIT);
+      check(r.broadcast() && Arrays.equals(r.data(), big), "b's broadcast: " + r.broadcast());
+      t.join();
+      srv.send(b.id(), new byte[0], WAIT);
+      r = b.recvMessage(WAIT);
+      check(!r.broadcast() && r.data().length == 0, "an empty reply " + r);
+      fails(Status.ETIMEDOUT, () -> a.recvMessage(0));
+    }
+  }
+
+  /** A call that runs in another thread: its exception, or null when it returned. */
+  static LinkedBlockingQueue<Object> inThread(Body f) {
+    LinkedBlockingQueue<Object> end = new LinkedBlockingQueue<>();
+    new Thread(() -> {
+      try {
+        f.run();
+        end.add("returned");
+      } catch (Exception e) {
+        end.add(e);
+      }
+    }).start();
+    return end;
+  }
+
+  /** Cancels (again, as a send that had not started waiting is not cancelled) until the
+   * call in another thread ends; returns how it ended. */
+  static Object cancelUntilEnd(LinkedBlockingQueue<Object> end, Runnable cancel) throws Exception {
+    long deadline = System.nanoTime() + WAIT * 1_000_000L;
+    for (; ; ) {
+      cancel.run();
+      Object e = end.poll(10, TimeUnit.MILLISECONDS);
+      if (e != null) return e;
+      check(System.nanoTime() < deadline, "the cancelled call did not end");
+    }
+  }
+
+  static void cancelSends(String name) throws Exception {
+    byte[] huge = payload(16 << 20, 1); // far more than the rings and bulk area hold
+    try (Server srv = new Server(name); Client cli = new Client(name, WAIT);
+        Client quiet = new Client(name, WAIT)) {
+      Object end = cancelUntilEnd(inThread(() -> cli.send(huge, -1)), cli::cancelSends);
+      check(end instanceof SmipcException && ((SmipcException) end).status() == Status.ETIMEDOUT,
+          "the client's cancelled send ended with " + end);
+      // what went of the cancelled one is dropped; it fills the ring until the server reads
+      LinkedBlockingQueue<Object> sent = inThread(() -> cli.send("next".getBytes(), WAIT));
+      Message m = srv.recv(WAIT);
+      check(new String(m.data()).equals("next"), "after the cancelled send: " + m.data().length + " bytes");
+      check("returned".equals(sent.poll(WAIT, TimeUnit.MILLISECONDS)), "the send after the cancelled one");
+
+      end = cancelUntilEnd(inThread(() -> srv.send(quiet.id(), huge, -1)),
+          () -> srv.cancelSends(quiet.id()));
+      check(end instanceof SmipcException && ((SmipcException) end).status() == Status.ETIMEDOUT,
+          "the server's cancelled send ended with " + end);
+      end = cancelUntilEnd(inThread(() -> srv.broadcast(huge, -1)), srv::cancelSends);
+      check(end instanceof SmipcException && ((SmipcException) end).status() == Status.ETIMEDOUT,
+          "the cancelled broadcast ended with " + end);
+      sent = inThread(() -> srv.send(quiet.id(), "next".getBytes(), WAIT));
+      check(new String(quiet.recv(WAIT)).equals("next"), "the client after cancelled sends");
+      check("returned".equals(sent.poll(WAIT, TimeUnit.MILLISECONDS)), "the send after the cancelled ones");
+      fails(Status.ENOCLIENT, () -> srv.cancelSends(0));
+      cli.close();
+      fails(Status.ECLOSED, cli::cancelSends);
+    }
+  }
+
+  static void errorsSayWhere(String name) throws Exception {
+    String path = Smipc.namePath(name);
+    check(path.endsWith("/" + name), "namePath " + path);
+    check(Smipc.namePath("/tmp/x.sock").equals("/tmp/x.sock"), "a path is used as given");
+    SmipcException e = fails(Status.ENOTFOUND, () -> new Client(name, WAIT));
+    check(e.getMessage().contains(path) && e.getMessage().contains("SMIPC_DIR"),
+        "ENOTFOUND does not say where it looked: " + e.getMessage());
+    e = fails(Status.EINVAL, () -> new Server("no spaces allowed"));
+    check(e.getMessage().contains("letters, digits"), "a bad name without the rule: " + e.getMessage());
+    e = fails(Status.EINVAL, () -> new Client("", WAIT));
+    check(e.getMessage().contains("letters, digits"), "an empty name without the rule: " + e.getMessage());
+    e = fails(Status.EINVAL, () -> Smipc.namePath("no spaces allowed"));
+    check(e.getMessage().contains("letters, digits"), "namePath without the rule: " + e.getMessage());
+    ServerConfig cfg = new ServerConfig();
+    cfg.setPacketSize(10);
+    e = fails(Status.EINVAL, () -> new Server(name, cfg));
+    check(e.getMessage().contains("ServerConfig"), "a bad config does not say so: " + e.getMessage());
+    try (Server srv = new Server(name)) {
+      e = fails(Status.EEXIST, () -> new Server(name));
+      check(e.getMessage().contains(path), "EEXIST without the path: " + e.getMessage());
+    }
+  }
+
   public static void main(String[] args) throws Exception {
     int failed = 0;
     String[] names = {"echoEverySize", "clientsAndBroadcast", "noServer", "timeout",
         "nameAlreadyServed", "messageTooLarge", "bufferTooSmallKeepsTheMessage", "useAfterClose",
-        "closeWhileBlocked", "config"};
+        "closeWhileBlocked", "config", "connectWaitForTheServer", "connectWaitTimesOut",
+        "joinsAndDepartures", "broadcastOrReply", "cancelSends", "errorsSayWhere"};
     for (String n : names) {
       try {
         SmipcTest.class.getDeclaredMethod(n, String.class).invoke(null, BASE + n);

@@ -5,7 +5,8 @@ import java.nio.ByteBuffer;
 /**
  * A connection to an smipc server. Thread-safe: several threads may send and receive at
  * once; a blocking call never stops other threads. Close it (try-with-resources).
- * Timeouts are milliseconds: {@code < 0} waits for ever, {@code 0} never blocks.
+ * Timeouts are milliseconds: {@code < 0} waits for ever, {@code 0} never blocks. A
+ * harness that starts its server in another process connects with {@link #connectWait}.
  */
 public final class Client extends Handle {
   private final SWIGTYPE_p_smipc_client h;
@@ -13,14 +14,36 @@ public final class Client extends Handle {
 
   /**
    * Connects to the server of {@code name}: ENOTFOUND at once when no live server has it;
-   * {@code timeoutMs} bounds the handshake with a live one.
+   * {@code timeoutMs} bounds the handshake with a live one. {@link #connectWait} waits
+   * for a server to come up instead.
    */
   public Client(String name, int timeoutMs) {
+    this(connect(name, timeoutMs, false));
+  }
+
+  /**
+   * Connects to the server of {@code name}, first waiting for a live server to own the
+   * name, as a harness does that starts its server in another process: ETIMEDOUT if none
+   * came up within {@code timeoutMs} (which also bounds the handshake; {@code < 0} waits
+   * for ever). It watches the runtime directory, it does not poll.
+   */
+  public static Client connectWait(String name, int timeoutMs) {
+    return new Client(connect(name, timeoutMs, true));
+  }
+
+  private Client(SWIGTYPE_p_smipc_client h) {
     super("client");
-    long[] status = new long[1];
-    h = smipc.client_connect_handle(name, timeoutMs, status);
-    SmipcException.check((int) status[0], "Client(\"" + name + "\")");
+    this.h = h;
     id = smipc.client_id_of(h);
+  }
+
+  private static SWIGTYPE_p_smipc_client connect(String name, int timeoutMs, boolean wait) {
+    long[] status = new long[1];
+    SWIGTYPE_p_smipc_client h = wait ? smipc.client_connect_wait_handle(name, timeoutMs, status)
+        : smipc.client_connect_handle(name, timeoutMs, status);
+    Names.check((int) status[0], (wait ? "Client.connectWait(\"" : "Client(\"") + name + "\")",
+        name, wait ? Integer.valueOf(timeoutMs) : null);
+    return h;
   }
 
   /** The id the server sees for this client ({@link Message#client()}). */
@@ -53,7 +76,8 @@ public final class Client extends Handle {
     data.position(data.limit());
   }
 
-  /** The next whole message from the server. */
+  /** The next whole message from the server ({@link #recvMessage} also says whether it
+   * was a broadcast). */
   public byte[] recv(int timeoutMs) {
     long[] len = new long[1];
     enter("Client.recv");
@@ -71,6 +95,47 @@ public final class Client extends Handle {
         b.get(0, data);
         return data;
       }
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * The next whole message from the server, and whether it was a broadcast ({@link
+   * Server#broadcast}) or sent to this client alone ({@link Server#send}).
+   */
+  public Received recvMessage(int timeoutMs) {
+    long[] len = new long[1];
+    long[] flags = new long[1];
+    enter("Client.recvMessage");
+    try {
+      ByteBuffer b = Buffers.scratch(0, "Client.recvMessage");
+      for (; ; ) {
+        len[0] = b.capacity();
+        int rc = smipc.client_recv_flags(h, flags, b, len, timeoutMs);
+        if (rc == Status.ETOOSMALL) { // still queued: again, with room for it
+          b = Buffers.scratch(len[0], "Client.recvMessage");
+          continue;
+        }
+        SmipcException.check(rc, "Client.recvMessage");
+        byte[] data = new byte[(int) len[0]];
+        b.get(0, data);
+        return new Received(data, (flags[0] & MessageFlag.MSG_BROADCAST) != 0);
+      }
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * From any thread: every send on this client in progress now gives up with ETIMEDOUT
+   * the next time it must wait for room, and the part of its message that went is
+   * dropped (the server never sees it). Sends that begin afterwards are not affected.
+   */
+  public void cancelSends() {
+    enter("Client.cancelSends");
+    try {
+      smipc.client_cancel_sends(h);
     } finally {
       leave();
     }

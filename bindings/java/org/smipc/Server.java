@@ -6,7 +6,9 @@ import java.nio.ByteBuffer;
  * An smipc server: owns a name, and clients connect to it. Thread-safe: several threads
  * may receive, send and broadcast at once; a blocking call never stops other threads.
  * Close it (try-with-resources) to release the name and disconnect every client.
- * Timeouts are milliseconds: {@code < 0} waits for ever, {@code 0} never blocks.
+ * Timeouts are milliseconds: {@code < 0} waits for ever, {@code 0} never blocks. With
+ * {@link ServerConfig#setEvents} on, {@link #recvEvent} also tells when clients join and
+ * leave.
  */
 public final class Server extends Handle {
   private final SWIGTYPE_p_smipc_server h;
@@ -22,7 +24,7 @@ public final class Server extends Handle {
     super("server");
     long[] status = new long[1];
     h = smipc.server_open_handle(name, cfg, status);
-    SmipcException.check((int) status[0], "Server(\"" + name + "\")");
+    Names.check((int) status[0], "Server(\"" + name + "\")", name, null);
     this.name = name;
   }
 
@@ -49,6 +51,35 @@ public final class Server extends Handle {
         byte[] data = new byte[(int) len[0]];
         b.get(0, data);
         return new Message(from[0], data);
+      }
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * The next message from any client, as {@link #recv}, and on a server whose config has
+   * {@link ServerConfig#setEvents} on, also when a client joined (before any of its
+   * messages) and when it left (after the last of them), each client's in order.
+   */
+  public Event recvEvent(int timeoutMs) {
+    long[] kind = new long[1];
+    long[] from = new long[1];
+    long[] len = new long[1];
+    enter("Server.recvEvent");
+    try {
+      ByteBuffer b = Buffers.scratch(0, "Server.recvEvent");
+      for (; ; ) {
+        len[0] = b.capacity();
+        int rc = smipc.server_recv_event(h, kind, from, b, len, timeoutMs);
+        if (rc == Status.ETOOSMALL) { // still queued: again, with room for it
+          b = Buffers.scratch(len[0], "Server.recvEvent");
+          continue;
+        }
+        SmipcException.check(rc, "Server.recvEvent");
+        byte[] data = new byte[(int) len[0]];
+        b.get(0, data);
+        return new Event(Event.Kind.of((int) kind[0]), from[0], data);
       }
     } finally {
       leave();
@@ -119,6 +150,35 @@ public final class Server extends Handle {
         throw new SmipcException(rc, "Server.broadcast (" + delivered[0] + " clients got it)",
             0, delivered[0]);
       return delivered[0];
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * From any thread: every send to {@code client} in progress now gives up with ETIMEDOUT
+   * the next time it must wait for room, and the part of its message that went is
+   * dropped (the client never sees it). Later sends are not affected.
+   */
+  public void cancelSends(long client) {
+    if (client == 0) // C's 0 means every client: that is cancelSends()
+      throw new SmipcException(Status.ENOCLIENT, "Server.cancelSends to client 0");
+    cancel(client, "Server.cancelSends to client " + client);
+  }
+
+  /**
+   * From any thread: every send in progress, to any client, and every broadcast in
+   * progress give up with ETIMEDOUT the next time they must wait for room (a broadcast's
+   * {@link SmipcException#delivered()} still counts the clients it reached).
+   */
+  public void cancelSends() {
+    cancel(0, "Server.cancelSends");
+  }
+
+  private void cancel(long client, String what) {
+    enter(what);
+    try {
+      SmipcException.check(smipc.server_cancel_sends(h, client), what);
     } finally {
       leave();
     }

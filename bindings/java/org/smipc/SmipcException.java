@@ -3,7 +3,8 @@ package org.smipc;
 /**
  * A failed smipc call. {@link #status()} is the C status (a negative {@link Status}
  * constant: {@code -1} ETIMEDOUT, {@code -6} ENOTFOUND, {@code -9} ECLOSED, ...); the
- * message is what was being done and {@code smipc_strerror}'s words.
+ * message is what was being done and {@code smipc_strerror}'s words, and for a server name
+ * that did not work, why: the rule a bad name broke, or the socket path looked at.
  */
 public class SmipcException extends RuntimeException {
   private static final long serialVersionUID = 1L;
@@ -18,7 +19,13 @@ public class SmipcException extends RuntimeException {
   }
 
   SmipcException(int status, String what, long needed, long delivered) {
-    super(what + ": " + smipc.strerror(status) + " (" + status + ")");
+    this(status, what, null, needed, delivered);
+  }
+
+  /** detail (may be null) follows the status's words: what to do about it. */
+  SmipcException(int status, String what, String detail, long needed, long delivered) {
+    super(what + ": " + smipc.strerror(status) + " (" + status + ")"
+        + (detail == null ? "" : ": " + detail));
     this.status = status;
     this.needed = needed;
     this.delivered = delivered;
