@@ -76,8 +76,6 @@
 %rename(packetSize) smipc_server_config::packet_size;
 %rename(ringPackets) smipc_server_config::ring_packets;
 %rename(maxMessageSize) smipc_server_config::max_message_size;
-%rename(bulkSize) smipc_server_config::bulk_size;
-%rename(bulkSlots) smipc_server_config::bulk_slots;
 
 /* void *buf: a direct ByteBuffer, used in place (GetByteArrayElements would copy). The
    Java layer checks lengths against the buffer and passes a slice for a position. */
