@@ -160,6 +160,10 @@ check "send --reply --raw is byte-exact too" cmp "$SMIPC_DIR/bin" "$SMIPC_DIR/bi
 check "on a terminal the reply ends the line" test "$(on_tty "$smipc" send echo1 hi --reply)" = "b'hi\r\n'"
 check "on a terminal with --raw it is the bytes alone" test "$(on_tty "$smipc" send echo1 hi --reply --raw)" = "b'hi'"
 check "send --help tells of --raw and --wait" bash -c "'$smipc' send --help | grep -q -- --raw && '$smipc' send --help | grep -q -- --wait"
+check "recv --help tells of --raw and --wait" bash -c "'$smipc' recv --help | grep -q -- --raw && '$smipc' recv --help | grep -q -- --wait"
+check "stat --help tells of --wait" bash -c "'$smipc' stat --help | grep -q -- --wait"
+check "ls --help tells of --prune" bash -c "'$smipc' ls --help | grep -q -- --prune"
+check "smipc --help tells of --wait, --raw and --prune" bash -c "'$smipc' --help | grep -q -- --wait && '$smipc' --help | grep -q -- --raw && '$smipc' --help | grep -q -- --prune"
 
 # a bad value is a usage error (2) that names the option, the value and what would do
 bad_value() { # what the message must hold, then the command line
@@ -287,6 +291,18 @@ check "the stale socket is gone" test ! -e "$SMIPC_DIR/doomed"
 check "the live servers stay, and answer" bash -c "'$smipc' stat echo1 >/dev/null && '$smipc' stat hub >/dev/null && test -S '$SMIPC_DIR/echo1'"
 check "ls --prune removed nothing live" bash -c "! grep -q 'removed stale echo1\|removed stale hub' '$SMIPC_DIR/prune.out'"
 check "ls no longer lists it" bash -c "! '$smipc' ls | grep -q '^doomed '"
+# with --json, what --prune removed goes to stderr and stdout stays JSON
+"$smipc" serve doomed2 --quiet >/dev/null 2>&1 &
+doomed=$!
+pids+=($doomed)
+check "a second doomed server answers" wait_live doomed2
+kill -9 $doomed
+wait $doomed 2>/dev/null
+"$smipc" ls --prune --json >"$SMIPC_DIR/prune.json" 2>"$SMIPC_DIR/prune.err"
+check "ls --prune --json says what it removed on stderr" grep -qF "removed stale doomed2" "$SMIPC_DIR/prune.err"
+check "and lists the live ones, not it, as JSON" python3 -c "
+import json; d = json.load(open('$SMIPC_DIR/prune.json')); names = {s['name']: s['state'] for s in d}
+assert 'doomed2' not in names and names.get('echo1') == 'live' and names.get('hub') == 'live', d"
 
 # SIGTERM stops serve cleanly, with a summary
 kill -TERM $echo1
