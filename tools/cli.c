@@ -41,8 +41,8 @@ int cli_fail(const char *cmd, const char *what, int status)
 
 int cli_fail_name(const char *cmd, const char *name, int status)
 {
-    char path[SMIPC_PATH_MAX], dir[PATH_MAX];
-    if (status != SMIPC_ENOTFOUND || smipc_name_resolve(name, 0, path, dir) != SMIPC_OK)
+    char path[SMIPC_PATH_MAX];
+    if (status != SMIPC_ENOTFOUND || smipc_name_path(name, path, sizeof path) != SMIPC_OK)
         return cli_fail(cmd, name, status);
     /* A server started under another SMIPC_DIR or XDG_RUNTIME_DIR is the usual cause. */
     const char *from;
@@ -296,8 +296,8 @@ int cli_check_name(const char *name)
         cli_usage_error("bad server name \"%s\": %s", name, rule);
         return -1;
     }
-    char path[SMIPC_PATH_MAX], dir[PATH_MAX];
-    if (smipc_name_resolve(name, 0, path, dir) == SMIPC_EINVAL) {
+    char path[SMIPC_PATH_MAX];
+    if (smipc_name_path(name, path, sizeof path) == SMIPC_EINVAL) {
         cli_usage_error("server name \"%s\": the runtime directory leaves no room for a socket "
                         "path (%zu bytes at most); set SMIPC_DIR to a shorter one",
                         name, SMIPC_PATH_MAX - 1);
