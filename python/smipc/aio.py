@@ -9,6 +9,14 @@ so ``await client.recv()`` and ``async for msg in server`` use no threads and ne
         async for msg in srv:
             await srv.send(msg.client, msg.data)
 
+Timeouts are seconds, as in the blocking API: None (the default) waits for ever, 0
+takes only what is there now (or sends only if there is room now), and a positive number
+waits at most that long, then raises smipc.Timeout; a negative one is InvalidArgument.
+A waiting call also ends when its task is cancelled (task.cancel(), asyncio.wait_for,
+asyncio.timeout), as described below. Errors are the blocking API's: smipc.Closed,
+smipc.Timeout, ... Each handle is used from one event loop (close() may come from any
+thread). ``.sync`` is the blocking handle underneath, for what the loop need not wait on.
+
 Any number of tasks may wait on one handle: a single reader on its descriptor wakes them
 all, and each tries again. Every call happens once: a receive takes a message only in a
 call that cannot block, so a task cancelled while it waits has taken nothing; a send
@@ -162,7 +170,8 @@ class _Async:
 
     def close(self) -> None:
         """Closes the handle: tasks waiting on it raise Closed, the reader goes, and
-        calls running in worker threads are woken (they raise Closed)."""
+        calls running in worker threads are woken (they raise Closed). From any thread
+        (it is handed to the loop's thread), a second time, or after the loop ended."""
         loop = self._ready.loop
         if loop is not None and not loop.is_closed() and _running_loop() is not loop:
             try:
@@ -175,6 +184,7 @@ class _Async:
 
     @property
     def closed(self) -> bool:
+        """Whether close() was called (or the handle is otherwise gone)."""
         return self.sync.closed
 
 
@@ -275,7 +285,10 @@ def _close_unwanted(work: "asyncio.Future[_core.Client]") -> None:
 
 
 class Client(_Async):
-    """An asyncio client. Make one with ``await Client.connect(name)``."""
+    """An asyncio client: a connection to the server that owns a name. Make one with
+    ``await Client.connect(name)`` (or wrap a connected smipc.Client: ``Client(cli)``).
+    ``async with`` closes it; ``async for data in cli`` yields every message from the
+    server until the client is closed, and raises Closed when the server goes."""
 
     def __init__(self, client: _core.Client) -> None:
         self.sync: _core.Client = client
@@ -284,8 +297,15 @@ class Client(_Async):
     @classmethod
     async def connect(cls, name: Union[str, bytes], *, timeout: Optional[float] = None,
                       wait: bool = False) -> "Client":
-        """Connects as smipc.Client does; wait=True first waits (up to timeout) for a
-        server to come up, in slices, so that a cancellation ends the wait at once."""
+        """Connects to the live server that owns name, as smipc.Client does, in a
+        worker thread (a busy server may keep the handshake waiting).
+
+        timeout: seconds for the whole connect (None: for ever), then Timeout.
+        wait: False: NotFound at once when no server owns the name. True: first waits,
+        up to the timeout, for a server to come up on it (as a harness does that
+        starts its server in another process), then Timeout saying none did; it waits
+        in short slices, so a cancellation ends the wait at once.
+        A cancelled connect leaves no connection behind."""
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
@@ -313,23 +333,32 @@ class Client(_Async):
 
     @property
     def id(self) -> int:
+        """The id the server knows this client by (Message.client there)."""
         return self.sync.id
 
     async def recv(self, timeout: Optional[float] = None) -> bytes:
-        """The next message from the server. Raises Timeout, Closed."""
+        """The next whole message from the server, as bytes. Waits on the descriptor
+        (no thread) up to timeout seconds (None: for ever; 0: only a message already
+        there), then Timeout. Closed when the server is gone (after its last message)
+        or this client is closed. A cancelled receive has taken nothing."""
         return await self._receive(lambda: self.sync.recv(timeout=0), timeout)
 
     async def recv_into(self, buffer: BytesLike, timeout: Optional[float] = None) -> int:
         """Receives the next message from the server into buffer (any writable
         bytes-like object: bytearray, memoryview, array, mmap, numpy array), without
-        copying it twice; returns its length in bytes. Waits as recv() does, with no
-        thread. Raises BufferTooSmall (its ``.needed`` is the message's size) when the
+        copying it twice; returns its length in bytes. Waits on the descriptor (no
+        thread) up to timeout seconds (None: for ever; 0: only a message already there),
+        then Timeout; a cancelled receive has taken nothing. Raises BufferTooSmall (its ``.needed`` is the message's size) when the
         message does not fit, and the message stays queued for the next receive;
         TypeError for a read-only buffer; Timeout, Closed."""
         return await self._receive(lambda: self.sync.recv_into(buffer, timeout=0), timeout)
 
     async def send(self, data: BytesLike, timeout: Optional[float] = None) -> None:
-        """Sends one message to the server, once. Raises Timeout, Closed."""
+        """Sends data (any bytes-like object) to the server as one message, once.
+        Waits for room up to timeout seconds (None: for ever; 0: only if there is room
+        now), then Timeout, and nothing was sent. Closed when the server is gone;
+        MessageTooLarge past the server's max_message_size. A cancelled send is never
+        sent afterwards (see the module's notes)."""
         n = _size(data)
         await self._send(lambda t: self.sync.send(data, timeout=t), n, timeout,
                          self.sync._cancel_sends)
@@ -357,7 +386,21 @@ class Client(_Async):
 
 
 class Server(_Async):
-    """An asyncio server; takes the same arguments as smipc.Server."""
+    """An asyncio server owning ``name``; clients connect to it by the same name. It is
+    open and accepting as soon as it is made. ``async with`` closes it; ``async for msg
+    in srv`` yields every Message until it is closed, dropping (and logging) a client
+    that breaks the protocol.
+
+    Keywords, as smipc.Server's:
+      max_clients       connected clients at most (default 64); more get Full
+      packet_size       bytes per packet (default 4096; 64 .. 16 MiB)
+      ring_packets      packets per ring, each way (default 64; 2 .. 65536); a message
+                        larger than packet_size * ring_packets streams through
+      max_message_size  the largest message either side may send (default 64 MiB)
+      checksum          CRC32C on every packet (default True)
+      allow_any_uid     accept clients of any user, not only this one (default False)
+    Raises Exists when a live server owns the name, InvalidArgument for a bad name or
+    value."""
 
     def __init__(self, name: Union[str, bytes], **config: Any) -> None:
         self.sync: _core.Server = _core.Server(name, **config)
@@ -365,32 +408,42 @@ class Server(_Async):
 
     @property
     def name(self) -> Union[str, bytes]:
+        """The name the server owns, as given."""
         return self.sync.name
 
     async def recv(self, timeout: Optional[float] = None) -> Message:
-        """The next message from any client. Raises Timeout, Closed, and ProtocolError
-        (with .client) once for a client that broke the protocol and was dropped."""
+        """The next whole message from any client (round-robin): Message(client, data).
+        Waits on the descriptor (no thread) up to timeout seconds (None: for ever; 0:
+        only a message already there), then Timeout. Closed once the server is closed.
+        ProtocolError (with .client) once for a client that broke the protocol and was
+        dropped. A cancelled receive has taken nothing."""
         return await self._receive(lambda: self.sync.recv(timeout=0), timeout)
 
     async def recv_into(self, buffer: BytesLike,
                         timeout: Optional[float] = None) -> Tuple[int, int]:
         """Receives the next message from any client into buffer (any writable
-        bytes-like object), without copying it twice: (client, nbytes). Waits as recv()
-        does, with no thread. Raises BufferTooSmall (its ``.needed`` is the message's
+        bytes-like object), without copying it twice: (client, nbytes). Waits on the
+        descriptor (no thread) up to timeout seconds (None: for ever; 0: only a message
+        already there), then Timeout; a cancelled receive has taken nothing. Raises BufferTooSmall (its ``.needed`` is the message's
         size) when the message does not fit, and the message stays queued for the next
         receive; TypeError for a read-only buffer; Timeout, Closed, ProtocolError."""
         return await self._receive(lambda: self.sync.recv_into(buffer, timeout=0), timeout)
 
     async def send(self, client: int, data: BytesLike, timeout: Optional[float] = None) -> None:
-        """Sends one message to one client, once. Raises NoSuchClient, Closed, Timeout."""
+        """Sends data (any bytes-like object) as one message to one client (its id),
+        once. Waits for room up to timeout seconds (None: for ever; 0: only if there is
+        room now), then Timeout, and nothing was sent. NoSuchClient when no client has
+        that id (it left), Closed once the server is closed. A cancelled send is never
+        sent afterwards."""
         n = _size(data)
         await self._send(lambda t: self.sync.send(client, data, timeout=t), n, timeout,
                          lambda: self.sync._cancel_sends(client))
 
     async def broadcast(self, data: BytesLike, timeout: Optional[float] = None) -> int:
-        """Sends to every connected client, once each, all within timeout; returns how
-        many got it. A client with no room in time makes it raise Timeout with
-        ``.delivered``; clients that left meanwhile are not counted."""
+        """Sends data to every connected client, once each, all within timeout seconds
+        (None: for ever; 0: only to those with room now); returns how many got it. A
+        client with no room in time makes it raise Timeout with ``.delivered``, how many
+        got it all the same; clients that left meanwhile are not counted."""
         n = _size(data)
 
         def to(client: int) -> Callable[[float], None]:
@@ -417,6 +470,7 @@ class Server(_Async):
         return delivered
 
     def clients(self) -> List[int]:
+        """The ids of the clients connected now."""
         return self.sync.clients()
 
     async def __aenter__(self) -> "Server":
