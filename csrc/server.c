@@ -554,8 +554,9 @@ static int recv_locked(smipc_server *srv, int *kind, smipc_client_id *from, void
             if (rc != SMIPC_AGAIN) {
                 if (from && rc != SMIPC_ETIMEDOUT && rc != SMIPC_ENOMEM)
                     *from = id;
-                if (rc != SMIPC_ETIMEDOUT)
-                    keep_fd_level(srv);
+                /* after a timeout too: a message met half-sent must still wake the fd as
+                 * the rest arrives (the connections are armed only here then) */
+                keep_fd_level(srv);
                 return rc;
             }
             continue;

@@ -142,6 +142,55 @@ struct blocked_recv {
     size_t len;
 };
 
+struct half_args {
+    const char *name;
+};
+
+static int big_sender_main(void *arg)
+{
+    struct half_args *a = arg;
+    smipc_client *cli;
+    CHILD_OK(smipc_client_connect(&cli, a->name, 5000));
+    static char big[100000];
+    th_fill(big, sizeof big, 3);
+    CHILD_OK(smipc_client_send(cli, big, sizeof big, 20000)); /* streams: 25 rings' worth */
+    smipc_client_close(cli);
+    return 0;
+}
+
+/* An event loop's receive with timeout 0 that meets a message half-written takes what is
+ * there and returns; the fd must still become readable as the rest arrives. It did not:
+ * the connections were left unarmed on that timeout, and the loop waited for ever. */
+static void test_server_fd_across_a_half_sent_message(void **state)
+{
+    (void)state;
+    struct half_args a = {th_name("sfdhalf")};
+    smipc_server_config cfg;
+    smipc_server_config_init(&cfg);
+    cfg.packet_size = 1024;
+    cfg.ring_packets = 4;
+    smipc_server *srv = th_server(a.name, &cfg);
+    int fd = smipc_server_fd(srv);
+    pid_t pid = th_spawn(big_sender_main, &a);
+    static char buf[100000];
+    int rc, timeouts = 0;
+    do {
+        assert_true(readable(fd, 10000));
+        size_t len = sizeof buf;
+        smipc_client_id from;
+        rc = smipc_server_recv(srv, &from, buf, &len, 0);
+        if (rc == SMIPC_OK) {
+            assert_true(len == sizeof buf && th_check(buf, len, 3));
+        } else {
+            assert_status(rc, SMIPC_ETIMEDOUT);
+            timeouts++;
+        }
+    } while (rc != SMIPC_OK);
+    print_message("%d receives met the message half-sent\n", timeouts);
+    assert_int_equal(th_wait(pid, 20000), 0);
+    smipc_server_close(srv);
+}
+
 static void *recv_forever(void *p)
 {
     struct blocked_recv *b = p;
@@ -192,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_server_fd_follows_every_client),
         cmocka_unit_test(test_poll_wakes_across_processes),
         cmocka_unit_test(test_fd_while_a_receive_blocks),
+        cmocka_unit_test(test_server_fd_across_a_half_sent_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
