@@ -137,15 +137,17 @@ def test_a_cancelled_recv_into_has_taken_nothing(smipc_name):
     run(main())
 
 
-def test_recv_into_a_message_from_another_process(smipc_name, smipc_spawn):
-    # Each fits in one packet: an aio server's receive of a message of several packets
-    # can miss the wake-up for the rest of it (a C bug, reported to the lead).
-    sizes = [10, 4000, 3]
-
+@pytest.mark.parametrize("config, sizes", [
+    ({}, [10, 70000, 3]),  # one of several packets (18 of 4 KiB)
+    ({"packet_size": 64, "ring_packets": 4}, [10, 1000, 3]),  # one larger than the ring
+], ids=["packets", "streamed"])
+def test_recv_into_a_message_from_another_process(smipc_name, smipc_spawn, config, sizes):
+    # The child writes each message while the server's tries with timeout 0 meet it
+    # half-written: the rest of it must still wake the loop (it did not before 9558b26).
     async def main():
-        async with smipc.aio.Server(smipc_name) as srv:
+        async with smipc.aio.Server(smipc_name, **config) as srv:
             child = smipc_spawn(echo_client, smipc_name, sizes)
-            buf = bytearray(4096)
+            buf = bytearray(max(sizes))
             for i, size in enumerate(sizes):
                 client, n = await srv.recv_into(buf, timeout=30)
                 assert n == size and buf[:n] == payload(size, i)
