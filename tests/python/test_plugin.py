@@ -40,6 +40,10 @@ def never_serves(name):
     signal.pause()
 
 
+def c_echo_server(name, program):
+    os.execv(program, [program, name])  # the served process becomes the C program
+
+
 def ask(name, data, want):
     with smipc.Client(name, timeout=10) as cli:
         cli.send(data, timeout=10)
@@ -71,6 +75,16 @@ def test_serve_passes_arguments_and_gives_each_server_a_name(smipc_serve, smipc_
     # the names go to other processes as plain strings
     children = [smipc_spawn(ask, a, b"x", b"A:x from 1"), smipc_spawn(ask, b, b"y", b"B:y from 1")]
     assert [c.join(timeout=60) for c in children] == [0, 0]
+
+
+def test_serve_a_program_in_another_language(smipc_serve):
+    folder = os.environ.get("SMIPC_EXAMPLES_DIR")
+    if not folder:
+        pytest.fail("SMIPC_EXAMPLES_DIR must name the folder with the built C examples")
+    name = smipc_serve(c_echo_server, os.path.join(folder, "echo_server"))
+    with smipc.Client(name, timeout=10) as cli:
+        cli.send(b"to C and back", timeout=10)
+        assert cli.recv(timeout=10) == b"to C and back"
 
 
 def test_a_server_that_raises_before_serving_fails_at_once_with_its_traceback(smipc_serve):
