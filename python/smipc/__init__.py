@@ -10,7 +10,17 @@
 
 Timeouts are seconds (None: for ever, 0: never block). Errors raise smipc.Error
 subclasses that are also the matching builtins (smipc.Timeout is a TimeoutError, ...).
-A handle inherited across fork() is dead in the child: its calls raise smipc.Closed.
+A signal (Ctrl-C) interrupts any blocking call at once. A handle inherited across fork()
+is dead in the child: its calls raise smipc.Closed.
+
+A server opened with events=True also sees clients join and leave::
+
+    with smipc.Server("demo", events=True) as srv:
+        while True:
+            ev = srv.recv_event()    # smipc.Joined(client), smipc.Message, smipc.Left(client)
+
+A client tells a broadcast from a reply with ``cli.recv_msg()`` (smipc.Received(data,
+broadcast)); ``send_obj``/``recv_obj`` send pickled objects between trusted peers.
 """
 import sys
 
@@ -24,11 +34,20 @@ if not getattr(sys, "_is_gil_enabled", lambda: True)():
     raise ImportError("smipc needs the GIL: this free-threaded Python runs without it "
                       "(PYTHON_GIL=0 or -X gil=0); run it with the GIL enabled")
 
-from ._core import BytesLike, Client, Message, Server
+from ._core import BytesLike, Client, Joined, Left, Message, Received, Server
 from ._errors import (BufferTooSmall, Closed, Error, Exists, Full, InvalidArgument,
                       MessageTooLarge, NoSuchClient, NotFound, OutOfMemory, PermissionDenied,
                       ProtocolError, SystemCallError, Timeout, strerror)
 from ._version import __version__
+
+# Shown (repr, tracebacks, pickles) as the package exports them: smipc.NotFound, not
+# smipc._errors.NotFound.
+for _public in (BufferTooSmall, Closed, Error, Exists, Full, InvalidArgument, MessageTooLarge,
+                NoSuchClient, NotFound, OutOfMemory, PermissionDenied, ProtocolError,
+                SystemCallError, Timeout, Client, Joined, Left, Message, Received, Server,
+                strerror):
+    _public.__module__ = "smipc"
+del _public
 
 _library_version = _ffi.string(_lib.smipc_version()).decode()
 if _library_version != __version__:
@@ -37,7 +56,7 @@ if _library_version != __version__:
 
 __all__ = [
     "BufferTooSmall", "BytesLike", "Client", "Closed", "Error", "Exists", "Full",
-    "InvalidArgument", "Message", "MessageTooLarge", "NoSuchClient", "NotFound",
-    "OutOfMemory", "PermissionDenied", "ProtocolError", "Server", "SystemCallError",
-    "Timeout", "__version__", "strerror",
+    "InvalidArgument", "Joined", "Left", "Message", "MessageTooLarge", "NoSuchClient",
+    "NotFound", "OutOfMemory", "PermissionDenied", "ProtocolError", "Received", "Server",
+    "SystemCallError", "Timeout", "__version__", "strerror",
 ]

@@ -1,22 +1,55 @@
 """Server, Client and Message over the C library. Every blocking call releases the GIL
-(CFFI's API mode drops it around each C call)."""
+(CFFI's API mode drops it around each C call).
+
+Ctrl-C: Python runs a signal's handler only between bytecodes, never while a C call
+blocks, so a blocking call of the main thread is made interruptible here in one of two
+ways. A call that loses nothing by timing out (a receive: a message half received stays
+parked in C; a send of a message that fits the ring: it goes whole or not at all) waits
+in slices of at most _SLICE_MS, and the handlers run between slices. A call that cannot
+be repeated (a send that streams a message larger than the ring, a broadcast) runs
+once, while a watcher thread reads the bytes that signal.set_wakeup_fd() writes for
+every signal and tells the call to give up (smipc_*_cancel_sends); the handler then runs,
+and when it returns normally a send is made again whole with the time left (its peer saw
+none of it) and a broadcast raises Timeout (it may have reached some clients). A call
+that can complete at once makes exactly the one C call it always made; other threads
+never get signal exceptions and call C with the whole timeout.
+"""
 from __future__ import annotations
 
+import logging
 import math
 import os
+import pickle
+import signal
+import threading
 import time
 import weakref
-from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Iterator, List, NamedTuple, Optional,
+                    Protocol, Tuple, Union)
 
-from ._errors import Closed, InvalidArgument, error_for
+from ._errors import Closed, InvalidArgument, ProtocolError, error_for
 from ._smipc_cffi import ffi, lib
 
+if TYPE_CHECKING:
+    class _Buffer(Protocol):
+        """Anything with the buffer protocol (PEP 688), as the type checker sees it."""
+
+        def __buffer__(self, flags: int, /) -> memoryview: ...
+
 # Anything with the buffer protocol: bytes, bytearray, memoryview, array, mmap, numpy...
-BytesLike = Union[bytes, bytearray, memoryview, Any]
+# (not str: text has no bytes until it is encoded)
+BytesLike = Union[bytes, bytearray, memoryview, "_Buffer"]
+
+log = logging.getLogger("smipc")
 
 _SCRATCH_SIZE = 64 * 1024
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 _now = time.monotonic
+
+# The longest one C call of the main thread blocks before Python may run a signal handler.
+_SLICE_MS = 50
+_get_ident = threading.get_ident
+_main_ident = threading.main_thread().ident
 
 # Receive cells, (buffer, length, sender): a call takes a set out of this pool and gives
 # it back when it is done with it, so a call that runs while another is using a set (a
@@ -40,7 +73,10 @@ def _timeout_ms(timeout: Optional[float]) -> int:
     if timeout is None:
         return -1
     if timeout != timeout or timeout < 0:
-        raise InvalidArgument(f"timeout must be None or at least 0 seconds, not {timeout!r}")
+        exc = InvalidArgument(f"timeout must be None (for ever), 0 (never block) or a "
+                              f"number of seconds above 0, not {timeout!r}")
+        exc.status = lib.SMIPC_EINVAL
+        raise exc
     if timeout == 0:
         return 0
     if timeout == math.inf:
@@ -62,29 +98,246 @@ def _left(deadline: Optional[float]) -> int:
     return _timeout_ms(max(0.0, deadline - _now()))
 
 
+def _first(ms: int) -> int:
+    """The timeout of a call's first C call: all of it in other threads or when it is
+    short, else one slice (the main thread runs signal handlers after it)."""
+    if 0 <= ms <= _SLICE_MS or _get_ident() != _main_ident:
+        return ms
+    return _SLICE_MS
+
+
+def _checkpoint() -> None:
+    """Nothing, but CPython runs the signal handlers pending as a Python function starts:
+    a handler's exception comes out of this call."""
+
+
+def _more_slices(attempt: Callable[[int], int], rc: int, deadline: Optional[float]) -> int:
+    """After a first try said rc: while it says ETIMEDOUT and time is left before
+    deadline (None: for ever), tries again in slices of at most _SLICE_MS, the signal
+    handlers running in between (their exception ends the call). Only for a call that
+    a timeout leaves as if it had never been made."""
+    while rc == lib.SMIPC_ETIMEDOUT:
+        left = _left(deadline)
+        if left == 0:
+            break
+        rc = attempt(_SLICE_MS if left < 0 or left > _SLICE_MS else left)
+    return rc
+
+
+def _timed_out(words: str) -> Exception:
+    return error_for(lib.SMIPC_ETIMEDOUT, words, plain=True)
+
+
+def _within(timeout: Optional[float]) -> str:
+    return "in time" if timeout is None else f"within {timeout} s"
+
+
+# ---- sends that cannot be sliced: cancelled when a signal arrives (main thread only) ----
+
+class _Guard:
+    """A call in flight that a signal cancels: cancel() makes it give up."""
+
+    __slots__ = ("cancel", "fired")
+
+    def __init__(self, cancel: Callable[[], None]) -> None:
+        self.cancel = cancel
+        self.fired = False
+
+
+class _SignalWatch:
+    """The process's watcher: a pipe installed with signal.set_wakeup_fd() while a guarded
+    call runs, and a thread that reads it, forwards the bytes to the wakeup fd that was
+    there before (an event loop's, say) and cancels every guarded call. Touched by the
+    main thread and the watcher only, one list operation at a time (the GIL)."""
+
+    def __init__(self) -> None:
+        self.guards: List[_Guard] = []
+        self.pipe: Optional[Tuple[int, int]] = None
+        self.previous = -1          # the wakeup fd before ours
+        self.installed = False
+
+    def _start(self) -> Tuple[int, int]:
+        r, w = os.pipe()
+        os.set_blocking(w, False)  # as set_wakeup_fd requires
+        threading.Thread(target=self._watch, args=(r,), name="smipc-signal-watch",
+                         daemon=True).start()
+        self.pipe = (r, w)
+        return self.pipe
+
+    def _watch(self, r: int) -> None:
+        while True:
+            try:
+                data = os.read(r, 512)
+            except OSError:
+                return
+            if not data:
+                return
+            previous = self.previous
+            if previous >= 0:
+                try:
+                    os.write(previous, data)
+                except OSError:
+                    pass
+            for g in list(self.guards):
+                g.fired = True
+                try:
+                    g.cancel()
+                except Exception:  # pragma: no cover - a handle closed meanwhile
+                    pass
+
+    def begin(self, guard: _Guard) -> None:
+        """Before the C call: guard is cancelled by any signal from now on; the handlers
+        of signals that came before run now (and may raise)."""
+        self.guards.append(guard)
+        if not self.installed:
+            _, w = self.pipe or self._start()
+            previous = signal.set_wakeup_fd(w)
+            self.previous = -1 if previous == w else previous
+            self.installed = True
+        _checkpoint()
+
+    def end(self, guard: _Guard) -> None:
+        guards = self.guards
+        if self.installed and guards == [guard]:
+            self.installed = False
+            signal.set_wakeup_fd(self.previous)
+        try:
+            guards.remove(guard)
+        except ValueError:
+            pass
+
+    def after_fork_in_child(self) -> None:
+        # the watcher thread is not in the child; the pipe is the parent's business
+        if self.installed:
+            try:
+                signal.set_wakeup_fd(self.previous)
+            except ValueError:  # pragma: no cover - forked from a thread of a subinterpreter
+                pass
+        if self.pipe is not None:
+            for fd in self.pipe:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.__init__()  # type: ignore[misc]
+
+
+_watch = _SignalWatch()
+
+
+def _guarded(attempt: Callable[[int], int], cancel: Callable[[], None], ms: int) -> Tuple[int, bool]:
+    """attempt(ms) once, main thread, a signal cancelling it: (rc, whether a signal
+    cancelled it). The handlers of that signal have run by the time this returns."""
+    guard = _Guard(cancel)
+    try:
+        _watch.begin(guard)
+        rc = attempt(ms)
+    finally:
+        _watch.end(guard)
+    if guard.fired:
+        _checkpoint()  # the handler's exception, if it raises, is the caller's now
+    return rc, guard.fired and rc == lib.SMIPC_ETIMEDOUT
+
+
+def _send_guarded(attempt: Callable[[int], int], cancel: Callable[[], None], ms: int) -> int:
+    """A send that streams (larger than the ring): made whole again with the time left
+    when a signal whose handler returned cancelled it (the peer saw nothing of it)."""
+    deadline = None if ms < 0 else _now() + ms / 1000
+    while True:
+        rc, by_signal = _guarded(attempt, cancel, _left(deadline))
+        if not by_signal or _left(deadline) == 0:
+            return rc
+
+
 def _readable(data: BytesLike) -> Tuple[Any, int]:
     """What the C library gets for data, and its length in bytes: bytes as they are (CFFI
     passes a pointer to their contents), anything else through its buffer."""
     if type(data) is bytes:
         return data, len(data)
-    src = ffi.from_buffer(data)
+    try:
+        src = ffi.from_buffer(data)
+    except TypeError:
+        raise TypeError(f"a bytes-like object is required, not "
+                        f"{type(data).__name__!r}") from None
     return src, len(src)
 
 
 def _writable(buffer: BytesLike) -> Any:
     try:
         return ffi.from_buffer(buffer, require_writable=True)
-    except BufferError:
+    except (BufferError, TypeError):
         # as io's readinto() says it
         raise TypeError(f"recv_into needs a writable bytes-like object, not "
                         f"{type(buffer).__name__}") from None
 
 
-def _name(name: Union[str, bytes]) -> bytes:
-    raw = name.encode() if isinstance(name, str) else bytes(name)
+_NAME_RULE = ("a name is 1 to 100 letters, digits, '.', '_' or '-' (a socket in the runtime "
+              "directory); a name with '/' in it is a socket path, used as given")
+
+
+def _name_problem(name: Union[str, bytes]) -> str:
+    """What is wrong with a name the library refused, in words."""
+    raw = name.encode(errors="surrogateescape") if isinstance(name, str) else bytes(name)
+    if not raw:
+        return "a name cannot be empty"
     if b"\0" in raw:
-        raise InvalidArgument(f"a name cannot contain NUL: {name!r}")
+        return "a name cannot contain a NUL byte"
+    if b"/" in raw:
+        if raw.endswith(b"/"):
+            return "a socket path must end in a file name, not '/'"
+        if len(raw) >= 108:
+            return f"a socket path is at most 107 bytes, not {len(raw)}"
+        return "the socket path's directory could not be used"
+    if len(raw) > 100:
+        return f"a name is at most 100 characters, not {len(raw)}"
+    if raw in (b".", b".."):
+        return f"{raw.decode()!r} is not a name"
+    for ch in raw.decode(errors="replace"):
+        if not (ch.isascii() and (ch.isalnum() or ch in "._-")):
+            return f"the character {ch!r} is not allowed in a name"
+    return "the runtime directory's path is too long"
+
+
+def _bad_name(name: Union[str, bytes]) -> InvalidArgument:
+    exc = InvalidArgument(f"bad server name {name!r}: {_name_problem(name)} ({_NAME_RULE})")
+    exc.status = lib.SMIPC_EINVAL
+    return exc
+
+
+def _name(name: Union[str, bytes]) -> bytes:
+    if isinstance(name, str):
+        raw = name.encode()
+    elif isinstance(name, (bytes, bytearray)):
+        raw = bytes(name)
+    else:
+        raise TypeError(f"a server name is a str or bytes, not {type(name).__name__!r}")
+    if b"\0" in raw:
+        raise _bad_name(name)
     return raw
+
+
+def _socket_path(name: Union[str, bytes]) -> str:
+    """The socket path the library looks for name at (smipc_name_path), or '' if none."""
+    path = ffi.new("char[]", 4096)
+    try:
+        if lib.smipc_name_path(_name(name), path, 4096) != 0:
+            return ""
+    except InvalidArgument:
+        return ""
+    return str(ffi.string(path).decode(errors="replace"))
+
+
+def _not_found(rc: int, name: Union[str, bytes]) -> Exception:
+    path = _socket_path(name)
+    raw = name if isinstance(name, str) else bytes(name).decode(errors="replace")
+    if "/" in raw:
+        where = f"no live server at the socket path {path or raw}"
+    else:
+        where = (f"no live server has the name {name!r}: looked for {path or 'its socket'} "
+                 f"(the runtime directory is $SMIPC_DIR when set, else "
+                 f"$XDG_RUNTIME_DIR/smipc, else /tmp/smipc-<uid>; a server started with "
+                 f"another SMIPC_DIR or XDG_RUNTIME_DIR is not seen here)")
+    return error_for(rc, where, plain=True)
 
 
 def _no_such_client(client: object) -> Exception:
@@ -99,11 +352,36 @@ def _buffer_too_small(rc: int, lenp: Any, cap: int) -> Exception:
 
 
 class Message(NamedTuple):
-    """A message a server received: who sent it, and its bytes."""
+    """A message a server received: ``client``, the id of the client that sent it, and
+    ``data``, its bytes."""
 
     client: int
     data: bytes
 
+
+class Joined(NamedTuple):
+    """From ``Server.recv_event``: ``client`` connected (told before any of its
+    messages)."""
+
+    client: int
+
+
+class Left(NamedTuple):
+    """From ``Server.recv_event``: ``client`` is gone, closed, died or dropped (told after
+    all of its messages)."""
+
+    client: int
+
+
+class Received(NamedTuple):
+    """From ``Client.recv_msg``: a message's ``data``, and ``broadcast``, True when the
+    server broadcast it to every client, False when it sent it to this client alone."""
+
+    data: bytes
+    broadcast: bool
+
+
+Event = Union[Message, Joined, Left]
 
 # The first entry of a handle's list of calls: open, then closing once close() began.
 _OPEN = object()
@@ -114,12 +392,17 @@ _open_handles: "weakref.WeakSet[_Handle]" = weakref.WeakSet()
 
 
 def _forget_calls_in_child() -> None:
+    global _main_ident
+    _main_ident = _get_ident()  # the thread that forked is the child's main thread
+    _watch.after_fork_in_child()
     for handle in list(_open_handles):
         del handle._calls[1:]
 
 
 os.register_at_fork(after_in_child=_forget_calls_in_child)
 
+_FORKED = ("this {} was inherited across fork(); open a new Client/Server in the child "
+           "(a handle belongs to the process that opened it)")
 
 class _Handle:
     """A C handle that close() may end while other threads are in calls on it.
@@ -141,16 +424,19 @@ class _Handle:
     or just after the append can neither leak a count nor remove another call's."""
 
     _kind = "handle"
+    _ring = 0  # the largest message that fits a ring at once (larger ones stream)
 
     def __init__(self) -> None:
         self._h: Any = None
         self._calls: List[object] = [_OPEN]
         self._box: List[Any] = []
+        self._pid = os.getpid()
 
     def _opened(self, h: Any) -> None:
         self._h = h
         self._box.append(h)
         _open_handles.add(self)
+        self._ring = self._ring_bytes()
 
     def _leave(self, token: object) -> None:
         calls = self._calls
@@ -176,10 +462,19 @@ class _Handle:
         return exc
 
     def _error(self, rc: int, context: str = "") -> Exception:
-        """The exception for rc; a call woken by close() says the handle was closed."""
-        if rc == lib.SMIPC_ECLOSED and self._calls[0] is _CLOSING:
-            return self._closed()
+        """The exception for rc; a call woken by close() says the handle was closed, and
+        one on a handle a forked child inherited says so."""
+        if rc == lib.SMIPC_ECLOSED:
+            if self._calls[0] is _CLOSING:
+                return self._closed()
+            if os.getpid() != self._pid:
+                return error_for(rc, _FORKED.format(self._kind), plain=True)
         return error_for(rc, context)
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"smipc.{self._kind} cannot be pickled: it is this process's "
+                        f"connection (shared memory and sockets); pass the name and "
+                        f"connect in the child process instead")
 
     def _destroy(self, h: Any) -> None:
         raise NotImplementedError
@@ -188,6 +483,7 @@ class _Handle:
         raise NotImplementedError
 
     def fileno(self) -> int:
+        """A descriptor for select()/poll()/asyncio (see the subclasses)."""
         raise NotImplementedError
 
     def _ring_bytes(self) -> int:
@@ -211,6 +507,7 @@ class _Handle:
 
     @property
     def closed(self) -> bool:
+        """True once close() was called (or the handle never opened)."""
         return self._h is None or self._calls[0] is _CLOSING
 
     def _config(self, call: Callable[[Any, Any], int]) -> Any:
@@ -269,8 +566,18 @@ def _receive_larger(call: Callable[[Any, Any, int], int], lenp: Any, rc: int, ms
     (buffer, length, status)."""
     buf = None
     while rc == lib.SMIPC_ETOOSMALL:
-        buf = _alloc("char[]", max(lenp[0], 1))
-        rc = call(buf, lenp, ms if deadline is None else _left(deadline))
+        cap = max(lenp[0], 1)
+        buf = _alloc("char[]", cap)
+
+        def attempt(t: int, buf: Any = buf, cap: int = cap) -> int:
+            lenp[0] = cap
+            return call(buf, lenp, t)
+
+        left = ms if deadline is None else _left(deadline)
+        first = _first(left)
+        rc = attempt(first)
+        if rc == lib.SMIPC_ETIMEDOUT and first != left:
+            rc = _more_slices(attempt, rc, deadline)
     return buf, lenp[0], rc
 
 
@@ -279,11 +586,66 @@ def _start(timeout: Optional[float]) -> Optional[float]:
     return _now() + timeout if timeout and timeout != math.inf else None
 
 
-class Server(_Handle):
-    """A server owning ``name``. Clients connect to it by the same name.
+def _slices_end(ms: int, first: int) -> Optional[float]:
+    """The deadline of a call of ms whose first slice of `first` just ended (it took at
+    least that long, so the deadline is never early)."""
+    return None if ms < 0 else _now() + (ms - first) / 1000
 
-    Receives round-robin over the clients; sends to one client or broadcasts to all.
-    Accepts and reaps clients on its own thread, whatever this one is doing.
+
+_CONFIG_LIMITS = (
+    ("max_clients", 1, 1 << 20, "1 to 1048576"),
+    ("packet_size", 64, 1 << 24, "64 to 16777216 bytes (16 MiB)"),
+    ("ring_packets", 2, 1 << 16, "2 to 65536"),
+    ("max_message_size", 0, 1 << 40, "0 to 1099511627776 bytes (1 TiB)"),
+)
+
+
+def _config_problem(values: dict) -> str:  # type: ignore[type-arg]
+    """Which field of a configuration the library refused is out of range, in words."""
+    for field, low, high, words in _CONFIG_LIMITS:
+        v = values[field]
+        if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
+            return f"{field} must be an int from {words}, not {v!r}"
+    packet, ring, largest = values["packet_size"], values["ring_packets"], \
+        values["max_message_size"]
+    if largest // packet >= 2**32 - 1:
+        return (f"max_message_size {largest} is more than 2**32 - 2 packets of "
+                f"packet_size {packet}: raise packet_size or lower max_message_size")
+    if 2 * packet * ring > 1 << 30:
+        return (f"a connection's two rings of ring_packets x packet_size "
+                f"({ring} x {packet} bytes) must fit in 1 GiB together: lower one of them")
+    return "the library refused it"
+
+
+class Server(_Handle):
+    """A server owning ``name``; clients connect to it by the same name.
+
+    ``Server(name, *, max_clients=64, packet_size=4096, ring_packets=64,
+    max_message_size=64 << 20, checksum=True, allow_any_uid=False, events=False)``
+
+    - ``name``: letters, digits, '.', '_' and '-', 1 to 100 characters, a socket in the
+      runtime directory ($SMIPC_DIR, else $XDG_RUNTIME_DIR/smipc, else
+      /tmp/smipc-<uid>); a name with '/' is a socket path used as given. Kept as
+      ``.name``.
+    - ``max_clients``: how many clients may be connected at once (1 to 2**20); one more
+      gets smipc.Full.
+    - ``packet_size``: bytes per packet of a connection's rings (64 to 16 MiB), and
+      ``ring_packets``: packets per ring, per direction (2 to 65536). A message up to
+      packet_size * ring_packets bytes goes whole or not at all; a larger one streams
+      through the ring.
+    - ``max_message_size``: the largest message either side may send (up to 1 TiB);
+      larger is smipc.MessageTooLarge.
+    - ``checksum``: each packet carries a CRC32C that the receiver checks.
+    - ``allow_any_uid``: let processes of other users connect (by default only this
+      uid may). Never unpickle (recv_obj) what such a server receives.
+    - ``events``: ``recv_event`` also tells of clients joining and leaving (Joined,
+      Left), in order with their messages.
+
+    Timeouts everywhere are seconds: None waits for ever, 0 never blocks, a number waits
+    at most that long, then raises smipc.Timeout. Every blocking call can be interrupted
+    by a signal (Ctrl-C raises KeyboardInterrupt at once). Receives take clients
+    round-robin. Clients are accepted and reaped on the server's own thread, whatever
+    this one is doing. ``for msg in server`` yields Messages until the server is closed.
     """
 
     _kind = "Server"
@@ -291,9 +653,14 @@ class Server(_Handle):
     def __init__(self, name: Union[str, bytes], *, max_clients: int = 64,
                  packet_size: int = 4096, ring_packets: int = 64,
                  max_message_size: int = 64 << 20, checksum: bool = True,
-                 allow_any_uid: bool = False) -> None:
+                 allow_any_uid: bool = False, events: bool = False) -> None:
+        """Opens the server (see the class's help for every keyword)."""
         super().__init__()
         self.name = name
+        self._events = bool(events)
+        self._any_uid = bool(allow_any_uid)
+        values = {"max_clients": max_clients, "packet_size": packet_size,
+                  "ring_packets": ring_packets, "max_message_size": max_message_size}
         cfg = ffi.new("smipc_server_config *")
         lib.smipc_server_config_init(cfg)
         try:
@@ -301,15 +668,26 @@ class Server(_Handle):
             cfg.packet_size = packet_size
             cfg.ring_packets = ring_packets
             cfg.max_message_size = max_message_size
-        except (OverflowError, TypeError) as e:
-            raise InvalidArgument(f"bad server configuration: {e}") from None
+        except (OverflowError, TypeError):
+            raise self._bad_config(values) from None
         cfg.flags = (0 if checksum else lib.SMIPC_NO_CHECKSUM) | (
-            lib.SMIPC_ALLOW_ANY_UID if allow_any_uid else 0)
+            lib.SMIPC_ALLOW_ANY_UID if allow_any_uid else 0) | (
+            lib.SMIPC_EVENTS if events else 0)
         out = ffi.new("smipc_server **")
         rc = lib.smipc_server_open(out, _name(name), cfg)
+        if rc == lib.SMIPC_EINVAL:
+            if _socket_path(name):
+                raise self._bad_config(values)
+            raise _bad_name(name)
         if rc:
             raise error_for(rc, f"server {name!r}")
         self._opened(out[0])
+
+    @staticmethod
+    def _bad_config(values: dict) -> InvalidArgument:  # type: ignore[type-arg]
+        exc = InvalidArgument(f"bad server configuration: {_config_problem(values)}")
+        exc.status = lib.SMIPC_EINVAL
+        return exc
 
     def _destroy(self, h: Any) -> None:
         lib.smipc_server_close(h)
@@ -317,16 +695,19 @@ class Server(_Handle):
     def _shutdown(self, h: Any) -> None:
         lib.smipc_server_shutdown(h)
 
-    def _recv_error(self, rc: int, frm: Any) -> Exception:
+    def _recv_error(self, rc: int, frm: Any, timeout: Optional[float]) -> Exception:
+        if rc == lib.SMIPC_ETIMEDOUT:
+            return _timed_out(f"nothing received {_within(timeout)}")
         exc = self._error(rc)
         if rc == lib.SMIPC_EPROTO:
             exc.client = int(frm[0])  # type: ignore[attr-defined]
         return exc
 
     def recv(self, timeout: Optional[float] = None) -> Message:
-        """The next whole message from any client (round-robin). Raises Timeout, and
-        ProtocolError (with .client) once for a client that broke the protocol and was
-        dropped."""
+        """The next whole message from any client (round-robin), as a Message (.client,
+        .data). Raises Timeout when none came within timeout (seconds; None: wait for
+        ever, 0: never block), Closed once this server is closed, and ProtocolError
+        (with .client) once for a client that broke the protocol and was dropped."""
         ms = -1 if timeout is None else _timeout_ms(timeout)
         deadline = _start(timeout)
         calls = self._calls
@@ -343,24 +724,78 @@ class Server(_Handle):
                 cells = _new_cells()
             buf, lenp, frm = cells
             lenp[0] = _SCRATCH_SIZE
-            rc = lib.smipc_server_recv(h, frm, buf, lenp, ms)
+            first = _first(ms)
+            rc = lib.smipc_server_recv(h, frm, buf, lenp, first)
             if rc == 0:
                 return Message(frm[0], ffi.unpack(buf, lenp[0]))
+            if rc == lib.SMIPC_ETIMEDOUT and first != ms:
+                def attempt(t: int) -> int:
+                    lenp[0] = _SCRATCH_SIZE
+                    return int(lib.smipc_server_recv(h, frm, buf, lenp, t))
+                rc = _more_slices(attempt, rc, deadline)
+                if rc == 0:
+                    return Message(frm[0], ffi.unpack(buf, lenp[0]))
             if rc == lib.SMIPC_ETOOSMALL:
                 big, n, rc = _receive_larger(
                     lambda b, lp, t: lib.smipc_server_recv(h, frm, b, lp, t), lenp, rc, ms,
                     deadline)
                 if rc == 0:
                     return Message(frm[0], ffi.unpack(big, n))
-            raise self._recv_error(rc, frm)
+            raise self._recv_error(rc, frm, timeout)
         finally:
             if cells is not None:
                 _give_back(cells)
             self._leave(token)
 
+    def recv_event(self, timeout: Optional[float] = None) -> Event:
+        """On a server opened with events=True: the next of the clients' messages
+        (Message), joins (Joined(client), told before the client's first message) and
+        departures (Left(client), told after its last message, whether it closed, died
+        or was dropped), in order. Raises as recv() does."""
+        if not self._events:
+            exc = InvalidArgument("recv_event needs a server opened with events=True")
+            exc.status = lib.SMIPC_EINVAL
+            raise exc
+        ms = -1 if timeout is None else _timeout_ms(timeout)
+        deadline = _start(timeout)
+        calls = self._calls
+        token = object()
+        try:
+            calls.append(token)
+            if calls[0] is _CLOSING:
+                raise self._closed()
+            h = self._h
+            kind = ffi.new("int *")
+            frm = ffi.new("smipc_client_id *")
+            lenp = ffi.new("size_t *")
+            buf = _alloc("char[]", _SCRATCH_SIZE)
+
+            def attempt(t: int, b: Any = buf, cap: int = _SCRATCH_SIZE) -> int:
+                lenp[0] = cap
+                return int(lib.smipc_server_recv_event(h, kind, frm, b, lenp, t))
+
+            first = _first(ms)
+            rc = attempt(first)
+            if rc == lib.SMIPC_ETIMEDOUT and first != ms:
+                rc = _more_slices(attempt, rc, deadline)
+            if rc == lib.SMIPC_ETOOSMALL:
+                buf, _, rc = _receive_larger(
+                    lambda b, lp, t: lib.smipc_server_recv_event(h, kind, frm, b, lp, t),
+                    lenp, rc, ms, deadline)
+            if rc:
+                raise self._recv_error(rc, frm, timeout)
+            if kind[0] == lib.SMIPC_EVENT_JOINED:
+                return Joined(int(frm[0]))
+            if kind[0] == lib.SMIPC_EVENT_LEFT:
+                return Left(int(frm[0]))
+            return Message(int(frm[0]), ffi.unpack(buf, lenp[0]))
+        finally:
+            self._leave(token)
+
     def recv_into(self, buffer: BytesLike, timeout: Optional[float] = None) -> Tuple[int, int]:
-        """Receives into a writable buffer without copying twice: (client, nbytes).
-        Raises BufferTooSmall (with .needed) and leaves the message queued."""
+        """Receives the next message into a writable buffer without copying twice:
+        (client, nbytes). Raises BufferTooSmall (with .needed) and leaves the message
+        queued; Timeout, Closed and ProtocolError as recv()."""
         ms = _timeout_ms(timeout)
         dst = _writable(buffer)
         calls = self._calls
@@ -369,19 +804,30 @@ class Server(_Handle):
             calls.append(token)
             if calls[0] is _CLOSING:
                 raise self._closed()
+            h = self._h
             frm = ffi.new("smipc_client_id *")
             lenp = ffi.new("size_t *", len(dst))
-            rc = lib.smipc_server_recv(self._h, frm, dst, lenp, ms)
+            first = _first(ms)
+            rc = lib.smipc_server_recv(h, frm, dst, lenp, first)
             if rc == 0:
                 return int(frm[0]), int(lenp[0])
+            if rc == lib.SMIPC_ETIMEDOUT and first != ms:
+                def attempt(t: int) -> int:
+                    lenp[0] = len(dst)
+                    return int(lib.smipc_server_recv(h, frm, dst, lenp, t))
+                rc = _more_slices(attempt, rc, _slices_end(ms, first))
+                if rc == 0:
+                    return int(frm[0]), int(lenp[0])
             if rc == lib.SMIPC_ETOOSMALL:
                 raise _buffer_too_small(rc, lenp, len(dst))
-            raise self._recv_error(rc, frm)
+            raise self._recv_error(rc, frm, timeout)
         finally:
             self._leave(token)
 
     def send(self, client: int, data: BytesLike, timeout: Optional[float] = None) -> None:
-        """Sends one message to one client. Raises NoSuchClient, Closed, Timeout."""
+        """Sends one message (any bytes-like object) to one client. Raises Timeout when
+        there was no room within timeout (seconds; None: for ever, 0: never block),
+        NoSuchClient, Closed (the client left), MessageTooLarge."""
         ms = -1 if timeout is None else _timeout_ms(timeout)
         src, n = _readable(data)
         calls = self._calls
@@ -390,23 +836,39 @@ class Server(_Handle):
             calls.append(token)
             if calls[0] is _CLOSING:
                 raise self._closed()
+            h = self._h
+            first = _first(ms)
             try:
-                rc = lib.smipc_server_send(self._h, client, src, n, ms)
+                if first != ms and n > self._ring:
+                    rc = _send_guarded(lambda t: int(lib.smipc_server_send(h, client, src, n, t)),
+                                       lambda: self._cancel_sends(client), ms)
+                else:
+                    rc = lib.smipc_server_send(h, client, src, n, first)
+                    if rc == lib.SMIPC_ETIMEDOUT and first != ms:
+                        rc = _more_slices(
+                            lambda t: int(lib.smipc_server_send(h, client, src, n, t)), rc,
+                            _slices_end(ms, first))
             except OverflowError:
                 raise _no_such_client(client) from None
+            if rc == lib.SMIPC_ETIMEDOUT:
+                raise _timed_out(f"no room to send to client {client} {_within(timeout)}")
             if rc:
                 raise self._error(rc, f"client {client}")
         finally:
             self._leave(token)
 
     def _cancel_sends(self, client: int) -> None:
-        """Sends in progress to client give up (Timeout), what went of them aborted
-        (smipc_server_cancel_sends): for smipc.aio when a task is cancelled."""
+        """Sends in progress to client (0: every send and broadcast) give up (Timeout),
+        what went of them aborted (smipc_server_cancel_sends): for smipc.aio when a task
+        is cancelled, and for a signal."""
         self._cancel(lambda h: lib.smipc_server_cancel_sends(h, client))
 
     def broadcast(self, data: BytesLike, timeout: Optional[float] = None) -> int:
         """Sends to every connected client; returns how many got it. An error (Timeout
-        when some client had no room in time) has ``.delivered``, how many got it."""
+        when some client had no room in time) has ``.delivered``, how many got it. A
+        signal that arrives meanwhile stops it (it is not sent again, since some clients
+        may have it): its handler's exception is raised, or, when the handler returns,
+        Timeout (with .delivered) saying a signal interrupted it."""
         ms = _timeout_ms(timeout)
         src, n = _readable(data)
         calls = self._calls
@@ -415,11 +877,26 @@ class Server(_Handle):
             calls.append(token)
             if calls[0] is _CLOSING:
                 raise self._closed()
+            h = self._h
             delivered = ffi.new("size_t *")
-            rc = lib.smipc_server_broadcast(self._h, src, n, ms, delivered)
+            by_signal = False
+            if _first(ms) != ms:
+                rc, by_signal = _guarded(
+                    lambda t: int(lib.smipc_server_broadcast(h, src, n, t, delivered)),
+                    lambda: self._cancel_sends(0), ms)
+            else:
+                rc = lib.smipc_server_broadcast(h, src, n, ms, delivered)
             if rc:
-                exc = self._error(rc, f"broadcast (delivered to {delivered[0]})")
-                exc.delivered = int(delivered[0])  # type: ignore[attr-defined]
+                got = int(delivered[0])
+                if by_signal:
+                    exc = _timed_out(f"broadcast interrupted by a signal, delivered to {got} "
+                                     f"client(s); not sent again, since those have it")
+                elif rc == lib.SMIPC_ETIMEDOUT:
+                    exc = _timed_out(f"no room to send at some client {_within(timeout)} "
+                                     f"(broadcast delivered to {got})")
+                else:
+                    exc = self._error(rc, f"broadcast (delivered to {got})")
+                exc.delivered = got  # type: ignore[attr-defined]
                 raise exc
             return int(delivered[0])
         finally:
@@ -445,6 +922,26 @@ class Server(_Handle):
         finally:
             self._leave(token)
 
+    def send_obj(self, client: int, obj: Any, timeout: Optional[float] = None) -> None:
+        """Sends obj, pickled (highest protocol), to one client, as send() does. For
+        peers that trust each other only: unpickling runs code the sender chooses."""
+        self.send(client, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), timeout)
+
+    def recv_obj(self, timeout: Optional[float] = None) -> Tuple[int, Any]:
+        """(client, obj): the next message, unpickled, as recv() receives it.
+
+        Only between peers you trust: unpickling runs whatever code the sender put in
+        the message. By default a server lets in only processes of its own uid, which
+        could run code as you anyway; a server opened with allow_any_uid=True refuses
+        this call (InvalidArgument)."""
+        if self._any_uid:
+            exc = InvalidArgument("recv_obj on a server opened with allow_any_uid=True would "
+                                  "unpickle (run code from) other users' messages: use recv()")
+            exc.status = lib.SMIPC_EINVAL
+            raise exc
+        msg = self.recv(timeout)
+        return msg.client, pickle.loads(msg.data)
+
     def _ring_bytes(self) -> int:
         """How large a message fits in a connection's ring at once (larger ones stream)."""
         cfg = self._config(lib.smipc_server_config_of)
@@ -455,6 +952,20 @@ class Server(_Handle):
         find a message. Owned by the server: never read or close it."""
         return self._fd(lib.smipc_server_fd)
 
+    def __iter__(self) -> Iterator[Message]:
+        """Every message from every client until the server is closed (from another
+        thread or a signal handler). A client that breaks the protocol is dropped (and
+        logged), and the others are served on."""
+        while True:
+            try:
+                msg = self.recv()
+            except ProtocolError as e:
+                log.warning("smipc server %r: dropped client %s: %s", self.name, e.client, e)
+                continue
+            except Closed:
+                return
+            yield msg
+
     def __enter__(self) -> "Server":
         return self
 
@@ -464,27 +975,51 @@ class Server(_Handle):
     def __repr__(self) -> str:
         return f"<smipc.Server {self.name!r}{' closed' if self.closed else ''}>"
 
-
 class Client(_Handle):
-    """A connection to the server that owns ``name``."""
+    """A connection to the server that owns ``name``.
+
+    ``Client(name, *, timeout=None, wait=False)`` connects at once: NotFound when no
+    live server has the name (it says where it looked). With ``wait=True`` it first
+    waits, up to ``timeout``, for a server to come up (a harness that starts its server
+    in another process needs no retry loop), and raises Timeout if none did.
+    ``timeout`` (seconds; None: for ever) also bounds the handshake. ``.name`` is the
+    name, ``.id`` the id the server knows this client by.
+
+    Timeouts everywhere are seconds: None waits for ever, 0 never blocks, a number waits
+    at most that long, then raises smipc.Timeout. Every blocking call can be interrupted
+    by a signal (Ctrl-C raises KeyboardInterrupt at once). ``for data in client`` yields
+    each message's bytes until the server goes. A Client belongs to the process that
+    opened it: a forked child or another process must connect its own.
+    """
 
     _kind = "Client"
     id = 0
 
     def __init__(self, name: Union[str, bytes], *, timeout: Optional[float] = None,
                  wait: bool = False) -> None:
-        """Connects to the live server that owns name. timeout (seconds, None: for ever)
-        bounds the handshake; with wait=True the client first waits, up to the timeout,
-        for a server to come up (as a harness does that starts its server in another
-        process): Timeout if none did. Without it, NotFound at once when nobody serves
-        the name."""
+        """Connects (see the class's help for timeout and wait)."""
         super().__init__()
         self.name = name
         out = ffi.new("smipc_client **")
-        connect = lib.smipc_client_connect_wait if wait else lib.smipc_client_connect
-        rc = connect(out, _name(name), _timeout_ms(timeout))
+        raw = _name(name)
+        ms = _timeout_ms(timeout)
+        if wait:
+            # waits in slices (signal handlers run in between); a server that comes up
+            # near the end of one is connected to in the next
+            first = _first(ms)
+            rc = lib.smipc_client_connect_wait(out, raw, first)
+            if rc == lib.SMIPC_ETIMEDOUT and first != ms:
+                rc = _more_slices(lambda t: int(lib.smipc_client_connect_wait(out, raw, t)),
+                                  rc, _slices_end(ms, first))
+        else:
+            # no slices: only a server that does not answer its handshake makes it wait
+            rc = lib.smipc_client_connect(out, raw, ms)
         if rc == lib.SMIPC_ETIMEDOUT and wait:
-            raise error_for(rc, f"no server came up for {name!r} within {timeout} s")
+            raise _timed_out(f"no server came up for {name!r} {_within(timeout)}")
+        if rc == lib.SMIPC_ENOTFOUND:
+            raise _not_found(rc, name)
+        if rc == lib.SMIPC_EINVAL:
+            raise _bad_name(name)
         if rc:
             raise error_for(rc, f"server {name!r}")
         self._opened(out[0])
@@ -496,8 +1031,15 @@ class Client(_Handle):
     def _shutdown(self, h: Any) -> None:
         lib.smipc_client_shutdown(h)
 
+    def _recv_error(self, rc: int, timeout: Optional[float]) -> Exception:
+        if rc == lib.SMIPC_ETIMEDOUT:
+            return _timed_out(f"nothing received {_within(timeout)}")
+        return self._error(rc)
+
     def send(self, data: BytesLike, timeout: Optional[float] = None) -> None:
-        """Sends one message to the server."""
+        """Sends one message (any bytes-like object) to the server. Raises Timeout when
+        there was no room within timeout (seconds; None: for ever, 0: never block),
+        Closed (the server is gone), MessageTooLarge."""
         ms = -1 if timeout is None else _timeout_ms(timeout)
         src, n = _readable(data)
         calls = self._calls
@@ -506,7 +1048,18 @@ class Client(_Handle):
             calls.append(token)
             if calls[0] is _CLOSING:
                 raise self._closed()
-            rc = lib.smipc_client_send(self._h, src, n, ms)
+            h = self._h
+            first = _first(ms)
+            if first != ms and n > self._ring:
+                rc = _send_guarded(lambda t: int(lib.smipc_client_send(h, src, n, t)),
+                                   self._cancel_sends, ms)
+            else:
+                rc = lib.smipc_client_send(h, src, n, first)
+                if rc == lib.SMIPC_ETIMEDOUT and first != ms:
+                    rc = _more_slices(lambda t: int(lib.smipc_client_send(h, src, n, t)), rc,
+                                      _slices_end(ms, first))
+            if rc == lib.SMIPC_ETIMEDOUT:
+                raise _timed_out(f"no room to send {_within(timeout)}")
             if rc:
                 raise self._error(rc)
         finally:
@@ -514,11 +1067,12 @@ class Client(_Handle):
 
     def _cancel_sends(self) -> None:
         """Sends in progress give up (Timeout), what went of them aborted
-        (smipc_client_cancel_sends): for smipc.aio when a task is cancelled."""
+        (smipc_client_cancel_sends): for smipc.aio when a task is cancelled, and for a
+        signal."""
         self._cancel(lib.smipc_client_cancel_sends)
 
-    def recv(self, timeout: Optional[float] = None) -> bytes:
-        """The next whole message from the server. Raises Timeout, Closed."""
+    def _receive(self, timeout: Optional[float], flags: Any) -> bytes:
+        """The next message's bytes; with flags (a uint32_t *), its flags land there."""
         ms = -1 if timeout is None else _timeout_ms(timeout)
         deadline = _start(timeout)
         calls = self._calls
@@ -535,25 +1089,55 @@ class Client(_Handle):
                 cells = _new_cells()
             buf, lenp, _ = cells
             lenp[0] = _SCRATCH_SIZE
-            rc = lib.smipc_client_recv(h, buf, lenp, ms)
+            first = _first(ms)
+            call: Callable[[Any, Any, int], int]
+            if flags is None:
+                rc = lib.smipc_client_recv(h, buf, lenp, first)
+                call = lambda b, lp, t: int(lib.smipc_client_recv(h, b, lp, t))  # noqa: E731
+            else:
+                rc = lib.smipc_client_recv_flags(h, flags, buf, lenp, first)
+                call = lambda b, lp, t: int(  # noqa: E731
+                    lib.smipc_client_recv_flags(h, flags, b, lp, t))
             if rc == 0:
                 data: bytes = ffi.unpack(buf, lenp[0])
                 return data
+            if rc == lib.SMIPC_ETIMEDOUT and first != ms:
+                def attempt(t: int) -> int:
+                    lenp[0] = _SCRATCH_SIZE
+                    return int(call(buf, lenp, t))
+                rc = _more_slices(attempt, rc, deadline)
+                if rc == 0:
+                    data = ffi.unpack(buf, lenp[0])
+                    return data
             if rc == lib.SMIPC_ETOOSMALL:
-                big, n, rc = _receive_larger(
-                    lambda b, lp, t: lib.smipc_client_recv(h, b, lp, t), lenp, rc, ms, deadline)
+                big, n, rc = _receive_larger(call, lenp, rc, ms, deadline)
                 if rc == 0:
                     data = ffi.unpack(big, n)
                     return data
-            raise self._error(rc)
+            raise self._recv_error(rc, timeout)
         finally:
             if cells is not None:
                 _give_back(cells)
             self._leave(token)
 
+    def recv(self, timeout: Optional[float] = None) -> bytes:
+        """The next whole message from the server, as bytes. Raises Timeout when none
+        came within timeout (seconds; None: wait for ever, 0: never block), Closed when
+        the server is gone (or this client was closed)."""
+        return self._receive(timeout, None)
+
+    def recv_msg(self, timeout: Optional[float] = None) -> Received:
+        """The next message as Received(data, broadcast): broadcast is True for a
+        message the server broadcast to every client, False for one it sent to this
+        client alone (a reply). Raises as recv() does."""
+        flags = ffi.new("uint32_t *")
+        data = self._receive(timeout, flags)
+        return Received(data, bool(flags[0] & lib.SMIPC_MSG_BROADCAST))
+
     def recv_into(self, buffer: BytesLike, timeout: Optional[float] = None) -> int:
-        """Receives into a writable buffer; returns the message's length. Raises
-        BufferTooSmall (with .needed) and leaves the message queued."""
+        """Receives the next message into a writable buffer; returns its length. Raises
+        BufferTooSmall (with .needed) and leaves the message queued; Timeout and Closed
+        as recv()."""
         ms = _timeout_ms(timeout)
         dst = _writable(buffer)
         calls = self._calls
@@ -562,15 +1146,39 @@ class Client(_Handle):
             calls.append(token)
             if calls[0] is _CLOSING:
                 raise self._closed()
+            h = self._h
             lenp = ffi.new("size_t *", len(dst))
-            rc = lib.smipc_client_recv(self._h, dst, lenp, ms)
+            first = _first(ms)
+            rc = lib.smipc_client_recv(h, dst, lenp, first)
             if rc == 0:
                 return int(lenp[0])
+            if rc == lib.SMIPC_ETIMEDOUT and first != ms:
+                def attempt(t: int) -> int:
+                    lenp[0] = len(dst)
+                    return int(lib.smipc_client_recv(h, dst, lenp, t))
+                rc = _more_slices(attempt, rc, _slices_end(ms, first))
+                if rc == 0:
+                    return int(lenp[0])
             if rc == lib.SMIPC_ETOOSMALL:
                 raise _buffer_too_small(rc, lenp, len(dst))
-            raise self._error(rc)
+            raise self._recv_error(rc, timeout)
         finally:
             self._leave(token)
+
+    def send_obj(self, obj: Any, timeout: Optional[float] = None) -> None:
+        """Sends obj, pickled (highest protocol), as send() does. For peers that trust
+        each other only: unpickling runs code the sender chooses."""
+        self.send(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), timeout)
+
+    def recv_obj(self, timeout: Optional[float] = None) -> Any:
+        """The next message, unpickled, as recv() receives it.
+
+        Only from a server you trust: unpickling runs whatever code the sender put in
+        the message. A plain name's socket lives in a runtime directory that only your
+        uid may use (and smipc servers let in only their own uid by default), so its
+        server runs as you; a socket path with '/' may belong to anyone: use recv()
+        there unless you own the path."""
+        return pickle.loads(self.recv(timeout))
 
     def _ring_bytes(self) -> int:
         """How large a message fits in the ring at once (larger ones stream)."""
@@ -581,6 +1189,15 @@ class Client(_Handle):
         """A descriptor that select()/poll()/asyncio report readable when recv would
         find a message or the server is gone. Owned by the client: never read or close it."""
         return self._fd(lib.smipc_client_fd)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Every message's bytes until the server goes or this client is closed."""
+        while True:
+            try:
+                data = self.recv()
+            except Closed:
+                return
+            yield data
 
     def __enter__(self) -> "Client":
         return self

@@ -40,7 +40,7 @@ class MessageTooLarge(Error, ValueError):
 
 
 class NotFound(Error, FileNotFoundError):
-    """No live server has that name."""
+    """No live server has that name; the message says which socket path was looked at."""
 
 
 class Exists(Error, FileExistsError):
@@ -52,7 +52,8 @@ class Full(Error):
 
 
 class Closed(Error, ConnectionError):
-    """The peer closed or died, or this handle is closed."""
+    """The peer closed or died, or this handle is closed (or was inherited across
+    fork(): a child must open its own)."""
 
 
 class NoSuchClient(Error, LookupError):
@@ -97,11 +98,12 @@ def strerror(status: int) -> str:
     return words
 
 
-def error_for(status: int, context: str = "") -> Error:
-    """The exception for a negative status, with errno where the system failed."""
+def error_for(status: int, context: str = "", plain: bool = False) -> Error:
+    """The exception for a negative status, with errno where the system failed; its
+    message is context and the library's words for status (only context when plain)."""
     cls = _BY_STATUS.get(status, Error)
     words = strerror(status)
-    message = f"{context}: {words}" if context else words
+    message = context if plain and context else f"{context}: {words}" if context else words
     if cls is SystemCallError:
         err = ffi.errno
         exc: Error = cls(err, f"{message}: {os.strerror(err)}")
