@@ -225,7 +225,8 @@ class _SignalWatch:
 _watch = _SignalWatch()
 
 
-def _guarded(attempt: Callable[[int], int], cancel: Callable[[], None], ms: int) -> Tuple[int, bool]:
+def _guarded(attempt: Callable[[int], int], cancel: Callable[[], None],
+             ms: int) -> Tuple[int, bool]:
     """attempt(ms) once, main thread, a signal cancelling it: (rc, whether a signal
     cancelled it). The handlers of that signal have run by the time this returns."""
     guard = _Guard(cancel)
