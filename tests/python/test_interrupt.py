@@ -207,8 +207,11 @@ def test_a_send_goes_once_when_the_handler_returns(smipc_name, size):
 
 
 def test_a_broadcast_says_a_signal_interrupted_it(smipc_name):
-    proc = serving_child(smipc_name, "fill(lambda d, t: srv.send(cid, d, t)); ready(); "
-                                     "report(lambda: srv.broadcast(bytes(64)))", COUNTING, """
+    # The first broadcast starts the watcher thread (the main thread waits for it: that
+    # wait must not pass for the blocked call), the second blocks.
+    proc = serving_child(smipc_name, "srv.broadcast(b'warm'); fill(lambda d, t: srv.send("
+                                     "cid, d, t)); ready(); report(lambda: srv.broadcast("
+                                     "bytes(64)))", COUNTING, """
         def report(broadcast):
             try:
                 broadcast()
