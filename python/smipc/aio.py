@@ -39,7 +39,7 @@ import time
 from typing import Any, AsyncIterator, Callable, List, Optional, Set, Tuple, TypeVar, Union
 
 from . import _core
-from ._core import BytesLike, Message
+from ._core import BytesLike, Joined, Left, Message, Received
 from ._errors import Closed, NoSuchClient, ProtocolError, Timeout, error_for
 from ._smipc_cffi import lib
 
@@ -343,6 +343,14 @@ class Client(_Async):
         or this client is closed. A cancelled receive has taken nothing."""
         return await self._receive(lambda: self.sync.recv(timeout=0), timeout)
 
+    async def recv_msg(self, timeout: Optional[float] = None) -> Received:
+        """As recv(), and says how the message was sent: smipc.Received(data,
+        broadcast), broadcast True for a message the server broadcast to every client,
+        False for one it sent to this client alone (a reply). Waits on the descriptor
+        (no thread) up to timeout seconds (None: for ever; 0: only a message already
+        there), then Timeout; Closed as recv(). A cancelled receive has taken nothing."""
+        return await self._receive(lambda: self.sync.recv_msg(timeout=0), timeout)
+
     async def recv_into(self, buffer: BytesLike, timeout: Optional[float] = None) -> int:
         """Receives the next message from the server into buffer (any writable
         bytes-like object: bytearray, memoryview, array, mmap, numpy array), without
@@ -399,11 +407,14 @@ class Server(_Async):
       max_message_size  the largest message either side may send (default 64 MiB)
       checksum          CRC32C on every packet (default True)
       allow_any_uid     accept clients of any user, not only this one (default False)
+      events            recv_event() also tells of clients joining and leaving
+                        (default False)
     Raises Exists when a live server owns the name, InvalidArgument for a bad name or
     value."""
 
-    def __init__(self, name: Union[str, bytes], **config: Any) -> None:
-        self.sync: _core.Server = _core.Server(name, **config)
+    def __init__(self, name: Union[str, bytes], *, events: bool = False,
+                 **config: Any) -> None:
+        self.sync: _core.Server = _core.Server(name, events=events, **config)
         self._setup()
 
     @property
@@ -418,6 +429,17 @@ class Server(_Async):
         ProtocolError (with .client) once for a client that broke the protocol and was
         dropped. A cancelled receive has taken nothing."""
         return await self._receive(lambda: self.sync.recv(timeout=0), timeout)
+
+    async def recv_event(self, timeout: Optional[float] = None) -> Union[Message, Joined, Left]:
+        """On a server made with events=True: the next of the clients' messages
+        (smipc.Message), joins (smipc.Joined(client), told before the client's first
+        message) and departures (smipc.Left(client), told after its last message,
+        whether it closed, died or was dropped), in order. Waits on the descriptor (no
+        thread) up to timeout seconds (None: for ever; 0: only what is there already),
+        then Timeout. A cancelled wait has taken nothing. InvalidArgument on a server
+        made without events; Closed and ProtocolError as recv(). (recv() and
+        ``async for`` pass joins and departures over.)"""
+        return await self._receive(lambda: self.sync.recv_event(timeout=0), timeout)
 
     async def recv_into(self, buffer: BytesLike,
                         timeout: Optional[float] = None) -> Tuple[int, int]:

@@ -46,5 +46,5 @@ def test_connect_explains_its_keywords():
 def test_the_server_explains_every_keyword():
     doc = smipc.aio.Server.__doc__
     for keyword in ["max_clients", "packet_size", "ring_packets", "max_message_size",
-                    "checksum", "allow_any_uid"]:
+                    "checksum", "allow_any_uid", "events"]:
         assert f"\n      {keyword} " in doc, keyword
