@@ -2,6 +2,7 @@
 end: the command takes no more records than the server says it can have connections,
 and says the peer broke the protocol, instead of keeping them all until its 2 s limit."""
 import os
+import re
 import resource
 import socket
 import struct
@@ -12,7 +13,10 @@ import pytest
 
 from programs import smipc_command
 
-MAGIC, VERSION = 0x43504D53, 2  # csrc/layout.h
+LAYOUT_H = os.path.join(os.path.dirname(__file__), "..", "..", "csrc", "layout.h")
+MAGIC = 0x43504D53
+# the protocol version the command speaks, as the library's header says it
+VERSION = int(re.search(r"#define SMIPC_PROTOCOL_VERSION (\d+)u", open(LAYOUT_H).read()).group(1))
 HELLO_STAT, SERVER, CONN = 3, 1, 2  # csrc/control.h, csrc/stats.h
 
 
