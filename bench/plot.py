@@ -70,7 +70,7 @@ def main():
     fig.savefig(f"{outdir}/latency.png", dpi=110)
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    lines(axes[0], c_rows, "stream", "GB/s", c_peers, "C: one-way streaming",
+    lines(axes[0], c_rows, "stream", "GB/s", c_peers + ["loan", "ring"], "C: one-way streaming",
           "message size, bytes", "GB/s (log)")
     lines(axes[1], py_rows, "stream", "GB/s", py_peers, "Python: one-way streaming",
           "message size, bytes", "GB/s (log)")

@@ -21,4 +21,6 @@ mkdir -p docs/bench
 ./build-release/bench/switch_cost | tee docs/bench/switch_cost.txt
 .venv-bench/bin/python bench/python_bench.py --json docs/bench/python_bench.json \
     | tee docs/bench/python_bench.txt
+.venv-bench/bin/python bench/python_zero_copy.py --json docs/bench/python_zero_copy.json \
+    | tee docs/bench/python_zero_copy.txt
 .venv-bench/bin/python bench/plot.py docs/bench/c_bench.json docs/bench/python_bench.json docs/bench

@@ -32,6 +32,7 @@
 %javaconstvalue(2) SMIPC_ALLOW_ANY_UID;
 %javaconstvalue(4) SMIPC_EVENTS;
 %javaconstvalue(1) SMIPC_MSG_BROADCAST;
+%javaconstvalue(2) SMIPC_MSG_COPY;
 #endif
 
 /* The prefix goes: the module (Java package org.smipc, Go package) already says smipc. */
@@ -56,6 +57,20 @@
 /* (char *path, size_t cap) maps to neither language: name_path_of below returns a string */
 %ignore smipc_name_path;
 %ignore smipc_server_config::reserved;
+/* zero-copy is for C and Python; a binding that wraps it must keep views from outliving
+   their release (not done yet) */
+%ignore smipc_client_loan;
+%ignore smipc_client_commit;
+%ignore smipc_client_cancel_loan;
+%ignore smipc_client_recv_view;
+%ignore smipc_client_release;
+%ignore smipc_server_recv_view;
+%ignore smipc_server_release;
+%ignore smipc_server_pin;
+%ignore smipc_server_unpin;
+%ignore smipc_server_loan;
+%ignore smipc_server_commit;
+%ignore smipc_server_cancel_loan;
 %ignore SMIPC_VERSION_MAJOR; /* smipc_version() says it */
 %ignore SMIPC_VERSION_MINOR;
 %ignore SMIPC_VERSION_PATCH;
@@ -76,6 +91,8 @@
 %rename(packetSize) smipc_server_config::packet_size;
 %rename(ringPackets) smipc_server_config::ring_packets;
 %rename(maxMessageSize) smipc_server_config::max_message_size;
+%rename(bulkSize) smipc_server_config::bulk_size;
+%rename(bulkSlots) smipc_server_config::bulk_slots;
 
 /* void *buf: a direct ByteBuffer, used in place (GetByteArrayElements would copy). The
    Java layer checks lengths against the buffer and passes a slice for a position. */

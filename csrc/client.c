@@ -39,6 +39,10 @@ struct smipc_client {
     size_t map_size;
     smipc_client_id id;
     smipc_server_config cfg;
+    /* recv_view of a message not in one piece in place: a private copy, kept for reuse */
+    unsigned char *view_copy;
+    size_t view_copy_cap;
+    int viewing; /* a view is out (under recv_lock, which it holds) */
 };
 
 static void close_fds(smipc_client *c)
@@ -92,6 +96,7 @@ static smipc_client *client_new(void)
 
 static void client_free(smipc_client *c)
 {
+    free(c->view_copy);
     smipc_fork_unregister(&c->fork);
     close_fds(c);
     if (c->map)
@@ -177,7 +182,8 @@ static int client_setup(smipc_client *c, int64_t deadline)
         return rc;
     /* Held to the same limits as a server's config (smipc_segment_size), and then only
      * these copies are used: the segment's own header is checked once, never read again. */
-    struct smipc_seg_params p = {w.packet_size, w.ring_packets, w.flags, w.max_message_size};
+    struct smipc_seg_params p = {w.packet_size,      w.ring_packets, w.flags,
+                                 w.max_message_size, w.bulk_size,    w.bulk_slots};
     rc = smipc_segment_map(c->memfd, &p, w.client_id, &c->map, &c->map_size);
     smipc_close_fd(&c->memfd); /* the mapping keeps the memory; nothing else needs it */
     if (rc)
@@ -199,6 +205,8 @@ static int client_setup(smipc_client *c, int64_t deadline)
     c->cfg.packet_size = w.packet_size;
     c->cfg.ring_packets = w.ring_packets;
     c->cfg.max_message_size = w.max_message_size;
+    c->cfg.bulk_size = w.bulk_size;
+    c->cfg.bulk_slots = w.bulk_slots;
     c->cfg.flags = (w.flags & SMIPC_SEG_CHECKSUM) ? 0 : SMIPC_NO_CHECKSUM;
     c->cfg.max_clients = 0; /* not the client's to know */
     return SMIPC_OK;
@@ -408,6 +416,122 @@ SMIPC_EXPORT int smipc_client_recv_flags(smipc_client *cli, uint32_t *flags, voi
 SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, int timeout_ms)
 {
     return smipc_client_recv_flags(cli, NULL, buf, len, timeout_ms);
+}
+
+/* ---- zero-copy ---- */
+
+SMIPC_EXPORT int smipc_client_loan(smipc_client *cli, void **buf, size_t len, int timeout_ms)
+{
+    if (!cli || !buf)
+        return SMIPC_EINVAL;
+    int rc = usable(cli);
+    if (rc)
+        return rc;
+    struct smipc_lazy_deadline deadline = {timeout_ms, 0};
+    uint32_t gen = atomic_load_explicit(&cli->link.cancel_gen, memory_order_relaxed);
+    rc = smipc_call_lock(&cli->send_lock, &deadline);
+    if (rc)
+        return rc;
+    cli->link.tx_gen = gen;
+    rc = smipc_link_loan(&cli->link, len, buf, smipc_deadline_now(&deadline));
+    if (rc)
+        smipc_call_unlock(&cli->send_lock); /* else held until commit or cancel */
+    return rc;
+}
+
+SMIPC_EXPORT int smipc_client_commit(smipc_client *cli, size_t len)
+{
+    if (!cli || !cli->link.loan)
+        return SMIPC_EINVAL;
+    if (len > cli->link.loan_len)
+        return SMIPC_EINVAL; /* the loan stays: commit less, or cancel */
+    int rc = usable(cli) ? SMIPC_ECLOSED : smipc_link_commit(&cli->link, len);
+    smipc_link_cancel_loan(&cli->link);
+    smipc_call_unlock(&cli->send_lock);
+    return rc;
+}
+
+SMIPC_EXPORT int smipc_client_cancel_loan(smipc_client *cli)
+{
+    if (!cli || !cli->link.loan)
+        return SMIPC_EINVAL;
+    smipc_link_cancel_loan(&cli->link);
+    smipc_call_unlock(&cli->send_lock);
+    return SMIPC_OK;
+}
+
+/* A message that is not in one piece in place is received into a private copy. */
+static int view_by_copy(smipc_client *cli, const void **data, size_t *len,
+                        struct smipc_lazy_deadline *deadline)
+{
+    for (;;) {
+        size_t n = cli->view_copy_cap;
+        int rc = recv_locked(cli, cli->view_copy, &n, deadline);
+        if (rc == SMIPC_OK) {
+            *data = cli->view_copy;
+            *len = n;
+            return SMIPC_OK;
+        }
+        if (rc != SMIPC_ETOOSMALL)
+            return rc;
+        unsigned char *bigger = realloc(cli->view_copy, n);
+        if (!bigger)
+            return SMIPC_ENOMEM; /* the message stays queued */
+        cli->view_copy = bigger;
+        cli->view_copy_cap = n;
+    }
+}
+
+SMIPC_EXPORT int smipc_client_recv_view(smipc_client *cli, const void **data, size_t *len,
+                                        uint32_t *flags, int timeout_ms)
+{
+    if (!cli || !data || !len)
+        return SMIPC_EINVAL;
+    int rc = usable(cli);
+    if (rc)
+        return rc;
+    struct smipc_lazy_deadline deadline = {timeout_ms, 0};
+    rc = smipc_call_lock(&cli->recv_lock, &deadline);
+    if (rc)
+        return rc;
+    struct smipc_link *l = &cli->link;
+    if (atomic_load_explicit(&cli->fd_mode, memory_order_relaxed)) {
+        smipc_wake_drain(l->rx.data_fd);
+        smipc_efd_drain(cli->level_efd);
+    }
+    int copied = 0;
+    for (;;) {
+        rc = smipc_link_view(l, data, len);
+        if (rc == SMIPC_SPLIT) {
+            rc = view_by_copy(cli, data, len, &deadline);
+            copied = 1;
+        } else if (rc == SMIPC_EPROTO)
+            break_link(cli);
+        if (rc != SMIPC_AGAIN)
+            break;
+        rc = smipc_link_wait_rx(l, smipc_deadline_now(&deadline));
+        if (rc)
+            break;
+    }
+    if (rc) {
+        smipc_call_unlock(&cli->recv_lock);
+        return rc;
+    }
+    if (flags)
+        *flags = l->rx_flags | (copied ? SMIPC_MSG_COPY : 0);
+    cli->viewing = 1; /* the receive lock stays held until release */
+    return SMIPC_OK;
+}
+
+SMIPC_EXPORT int smipc_client_release(smipc_client *cli)
+{
+    if (!cli || !cli->viewing)
+        return SMIPC_EINVAL;
+    cli->viewing = 0;
+    smipc_link_view_done(&cli->link); /* nothing when it was a copy */
+    keep_fd_level(cli);
+    smipc_call_unlock(&cli->recv_lock);
+    return SMIPC_OK;
 }
 
 SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli)

@@ -26,6 +26,7 @@ struct smipc_welcome {
     uint64_t segment_size;
     uint32_t server_pid;
     int32_t sys_errno; /* with status SMIPC_ESYS: the server's errno, else 0 */
+    uint32_t bulk_size, bulk_slots;
 };
 
 /* Descriptors that travel with a welcome: memfd, then the client's ends of the wake-up

@@ -33,6 +33,8 @@ SMIPC_EXPORT const char *smipc_strerror(int status)
         return "permission denied (other uid or file permissions)";
     case SMIPC_ESYS:
         return "an operating-system call failed (see errno)";
+    case SMIPC_ELOANSIZE:
+        return "larger than the connection can lend in one piece (see its bulk_size)";
     default:
         return "unknown smipc status";
     }

@@ -14,7 +14,7 @@
 /* Segment flags (negotiated per connection, in the handshake and the segment header). */
 #define SMIPC_SEG_CHECKSUM 1u
 
-/* First 64 bytes of the segment: written once by the server before the handshake. */
+/* First 128 bytes of the segment: written once by the server before the handshake. */
 struct smipc_segment_hdr {
     uint32_t magic;
     uint32_t version;
@@ -26,8 +26,12 @@ struct smipc_segment_hdr {
     uint64_t ring_offset[2]; /* [0] client->server, [1] server->client */
     uint64_t segment_size;
     uint64_t client_id;
+    uint32_t bulk_size;      /* bytes per bulk slot (0: no bulk areas) */
+    uint32_t bulk_slots;     /* slots per bulk area */
+    uint64_t bulk_offset[2]; /* the bulk areas, directions as ring_offset */
+    uint8_t reserved[40];    /* zero */
 };
-_Static_assert(sizeof(struct smipc_segment_hdr) == 64, "segment header is one line");
+_Static_assert(sizeof(struct smipc_segment_hdr) == 128, "segment header is two lines");
 
 /* Ring header: SEED.md's rx waiting, tx waiting, turn, front, next, free, count.
  * Each writer's fields sit on their own cache line so the two sides never share one. */
@@ -67,9 +71,12 @@ struct smipc_packet_hdr {
 };
 _Static_assert(sizeof(struct smipc_packet_hdr) == 32, "packet header size");
 
-#define SMIPC_SIZE_BITS     56 /* total_size: length below, message flags above */
-#define SMIPC_SIZE_MASK     ((UINT64_C(1) << SMIPC_SIZE_BITS) - 1)
-#define SMIPC_MSG_FLAGS_ALL 1u /* every flag a packet may carry (SMIPC_MSG_BROADCAST) */
+#define SMIPC_SIZE_BITS 56 /* total_size: length below, message flags above */
+#define SMIPC_SIZE_MASK ((UINT64_C(1) << SMIPC_SIZE_BITS) - 1)
+/* A packet whose data is a chunk in the bulk area, not in the packet (docs/PROTOCOL.md). */
+#define SMIPC_PKT_BULK (1u << 1)
+#define SMIPC_MSG_FLAGS_ALL                                                                        \
+    (SMIPC_MSG_BROADCAST | SMIPC_PKT_BULK) /* every flag a packet may carry */
 
 #define SMIPC_PACKET_FREE 0u
 #define SMIPC_PACKET_FULL 1u

@@ -50,6 +50,11 @@ void smipc_link_init(struct smipc_link *l, void *segment, const struct smipc_seg
         r->count = p->ring_packets;
         r->packet_size = p->packet_size;
         r->stride = lay.stride;
+        if (p->bulk_slots) {
+            r->bulk = (unsigned char *)segment + lay.bulk_offset[i];
+            r->bulk_size = p->bulk_size;
+            r->bulk_slots = p->bulk_slots;
+        }
         r->data_fd = wake_fds[2 * i];
         r->room_fd = wake_fds[2 * i + 1];
     }
@@ -74,15 +79,59 @@ void smipc_link_release(struct smipc_link *l)
 
 /* ---- producer ---- */
 
-/* Packets a message of total bytes takes (an empty one takes one). */
-static uint64_t packets_for(uint64_t total, uint32_t ps)
+/* Packets a message of total bytes takes (an empty one takes one). A 64-bit division
+ * costs tens of cycles, and a small message's send and receive ask several times: those
+ * fit one packet without it. */
+static inline uint64_t packets_for(uint64_t total, uint32_t ps)
 {
-    return total ? (total + ps - 1) / ps : 1;
+    return total <= ps ? 1 : (total + ps - 1) / ps;
 }
 
 static inline int has_room(const struct smipc_link *l, uint32_t n)
 {
     return !slot_full(&l->tx, pos_add(&l->tx, l->tx_pos, n - 1));
+}
+
+/* A message this much larger than a packet goes through the bulk area, in chunks of
+ * bulk_size: one copy in and out per chunk instead of one per packet (the consumer takes
+ * either; the choice is the producer's). */
+#define BULK_FROM_PACKETS 4
+
+static int goes_bulk(uint32_t packet_size, uint32_t bulk_slots, uint64_t len)
+{
+    return bulk_slots && len > (uint64_t)BULK_FROM_PACKETS * packet_size;
+}
+
+static int fits_whole(uint32_t packet_size, uint32_t count, uint32_t bulk_size, uint32_t bulk_slots,
+                      uint64_t len)
+{
+    /* each chunk has a packet of its own in the ring */
+    if (goes_bulk(packet_size, bulk_slots, len))
+        return packets_for(len, bulk_size) <= (bulk_slots < count ? bulk_slots : count);
+    return packets_for(len, packet_size) <= count;
+}
+
+int smipc_link_fits_whole(const struct smipc_seg_params *p, uint64_t len)
+{
+    return fits_whole(p->packet_size, p->ring_packets, p->bulk_size, p->bulk_slots, len);
+}
+
+/* Packets of ring room (counted from tx_pos) to wait for so that n packets are free and,
+ * with chunks > 0, the bulk slots of the next `chunks` chunks too. A slot is free once
+ * the consumer took the packet that carried the chunk in it (it lets the packet go only
+ * after reading the chunk); it takes them in order, so the last slot's packet is enough. */
+static uint32_t room_needed(const struct smipc_link *l, uint32_t n, uint32_t chunks)
+{
+    const struct smipc_ring *r = &l->tx;
+    uint64_t last = l->tx_chunks + chunks - 1;
+    if (chunks && last >= r->bulk_slots) {
+        uint32_t seq = l->tx_chunk_seq[last % r->bulk_slots];
+        /* how far into the ring's last `count` packets that one is; before them: taken */
+        int32_t at = (int32_t)(seq - (l->tx_seq - r->count));
+        if (at >= 0 && (uint32_t)at + 1 > n)
+            n = (uint32_t)at + 1;
+    }
+    return n;
 }
 
 /* Looks for a consumer asleep on packets published so far. The fence is the expensive
@@ -105,17 +154,31 @@ static void wake_consumer(struct smipc_link *l)
     }
 }
 
+/* Where the next packet's data goes: in the packet, or in the next chunk's bulk slot. */
+static unsigned char *tx_data_at(const struct smipc_link *l, int bulk)
+{
+    const struct smipc_ring *r = &l->tx;
+    return bulk ? r->bulk + (size_t)(l->tx_chunks % r->bulk_slots) * r->bulk_size
+                : (unsigned char *)(slot_at(r, l->tx_pos) + 1);
+}
+
+/* data NULL: the data is in place already (a loan). */
 static void put_packet(struct smipc_link *l, uint64_t tid, uint32_t npk, uint32_t index,
-                       uint64_t wire_total, const unsigned char *data, uint32_t size)
+                       uint64_t wire_total, const unsigned char *data, uint32_t size, int bulk)
 {
     struct smipc_ring *r = &l->tx;
     struct smipc_packet_hdr *h = slot_at(r, l->tx_pos);
-    unsigned char *dst = (unsigned char *)(h + 1);
+    unsigned char *dst = tx_data_at(l, bulk);
+    if (bulk) {
+        l->tx_chunk_seq[l->tx_chunks % r->bulk_slots] = l->tx_seq;
+        l->tx_chunks++;
+    }
     uint32_t crc = 0;
     if (l->checksum) {
         struct crc_fields f = {size, (uint32_t)tid, npk, index, wire_total};
-        crc = smipc_crc32c_copy(dst, data, size, smipc_crc32c(0, &f, sizeof f));
-    } else if (size) {
+        crc = smipc_crc32c(0, &f, sizeof f);
+        crc = data ? smipc_crc32c_copy(dst, data, size, crc) : smipc_crc32c(crc, dst, size);
+    } else if (size && data) {
         smipc_copy(dst, data, size);
     }
     h->size = size;
@@ -127,7 +190,8 @@ static void put_packet(struct smipc_link *l, uint64_t tid, uint32_t npk, uint32_
     atomic_store_explicit(&h->lock, SMIPC_PACKET_FULL, memory_order_release);
     l->tx_pos = pos_add(r, l->tx_pos, 1);
     l->tx_seq++;
-    if (++l->tx_unchecked >= l->check_every)
+    /* a chunk is worth a fence: the consumer copies it out while we write the next */
+    if (++l->tx_unchecked >= l->check_every || bulk)
         wake_consumer(l);
 }
 
@@ -218,9 +282,20 @@ static void abort_transfer(struct smipc_link *l, uint64_t tid)
     wake_consumer(l);
 }
 
+/* The room a message that fits whole waits for before its first packet. */
+static uint32_t room_for_whole(const struct smipc_link *l, size_t len)
+{
+    const struct smipc_ring *r = &l->tx;
+    if (goes_bulk(r->packet_size, r->bulk_slots, len)) {
+        uint32_t chunks = (uint32_t)packets_for(len, r->bulk_size);
+        return room_needed(l, chunks, chunks);
+    }
+    return (uint32_t)packets_for(len, r->packet_size);
+}
+
 int smipc_link_arm_tx(struct smipc_link *l, size_t len)
 {
-    const uint32_t npk = (uint32_t)packets_for(len, l->tx.packet_size);
+    const uint32_t npk = room_for_whole(l, len);
     struct smipc_ring_hdr *h = l->tx.hdr;
     if (has_room(l, npk))
         return 1;
@@ -237,12 +312,12 @@ int smipc_link_arm_tx(struct smipc_link *l, size_t len)
 
 int smipc_link_try_send(struct smipc_link *l, const void *buf, size_t len)
 {
-    const uint32_t ps = l->tx.packet_size;
-    if (len > l->max_message_size || len > (uint64_t)ps * l->tx.count ||
+    const struct smipc_ring *r = &l->tx;
+    if (len > l->max_message_size ||
+        !fits_whole(r->packet_size, r->count, r->bulk_size, r->bulk_slots, len) ||
         atomic_load_explicit(&l->state, memory_order_relaxed) != SMIPC_LINK_OPEN)
         return SMIPC_AGAIN; /* the full path says why, or streams it */
-    const uint32_t npk = (uint32_t)packets_for(len, ps);
-    if (!has_room(l, npk))
+    if (!has_room(l, room_for_whole(l, len)))
         return SMIPC_AGAIN;
     return smipc_link_send(l, buf, len, 0); /* has room: never waits */
 }
@@ -254,16 +329,25 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
     int rc = link_closed_status(l);
     if (rc)
         return rc;
-    const uint32_t ps = l->tx.packet_size, count = l->tx.count;
+    const struct smipc_ring *r = &l->tx;
+    const uint32_t count = r->count;
+    const int bulk = goes_bulk(r->packet_size, r->bulk_slots, len);
+    const uint32_t ps = bulk ? r->bulk_size : r->packet_size; /* bytes per packet */
     /* max_message_size / packet_size < 2^32 was checked when the server was opened */
     const uint32_t npk = (uint32_t)packets_for(len, ps);
+    const int whole = fits_whole(r->packet_size, count, r->bulk_size, r->bulk_slots, len);
     const uint64_t tid = l->tx_tid;
-    const uint64_t wire_total = len | (uint64_t)l->tx_flags << SMIPC_SIZE_BITS;
+    const uint32_t flags = l->tx_flags | (bulk ? SMIPC_PKT_BULK : 0);
+    const uint64_t wire_total = len | (uint64_t)flags << SMIPC_SIZE_BITS;
     const unsigned char *p = buf;
     for (uint32_t i = 0; i < npk; i++) {
-        /* A message that fits the ring goes only once all of it has room: a timeout
-         * then leaves nothing behind. A larger one streams, and is aborted on timeout. */
-        uint32_t need = (i == 0 && npk <= count) ? npk : 1;
+        /* A message that fits the ring (or the bulk area) goes only once all of it has
+         * room: a timeout then leaves nothing behind. A larger one streams, and is
+         * aborted on timeout. */
+        uint32_t need = room_needed(l, i == 0 && whole ? npk : 1,
+                                    !bulk             ? 0
+                                    : i == 0 && whole ? npk
+                                                      : 1);
         if (!has_room(l, need)) {
             /* Woken once half the ring is free, however little this message still needs:
              * asking for one packet, a flooding producer on busy CPUs was woken for every
@@ -272,7 +356,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
             uint32_t half = count / 2 ? count / 2 : 1;
             rc = atomic_load_explicit(&l->cancel_gen, memory_order_relaxed) != l->tx_gen
                      ? SMIPC_ETIMEDOUT /* cancelled: at the latest when it must wait */
-                     : wait_room(l, need, half < need ? need : half, deadline);
+                     : wait_room(l, need, bulk || half < need ? need : half, deadline);
             if (rc) {
                 if (i > 0) {
                     abort_transfer(l, tid);
@@ -282,7 +366,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
             }
         }
         uint32_t size = i + 1 < npk ? ps : (uint32_t)(len - (uint64_t)i * ps);
-        put_packet(l, tid, npk, i, wire_total, p, size);
+        put_packet(l, tid, npk, i, wire_total, p, size, bulk);
         p += size;
     }
     l->tx_tid = tid + 1;
@@ -291,6 +375,58 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
     SMIPC_STAT_ADD(l->stats.msgs_out, 1);
     SMIPC_STAT_ADD(l->stats.bytes_out, len);
     return SMIPC_OK;
+}
+
+/* ---- zero-copy sending ---- */
+
+int smipc_link_loan(struct smipc_link *l, size_t len, void **buf, int64_t deadline)
+{
+    const struct smipc_ring *r = &l->tx;
+    if (len > l->max_message_size)
+        return SMIPC_EMSGSIZE;
+    const int bulk = len > r->packet_size;
+    if (bulk && (!r->bulk_slots || len > r->bulk_size))
+        return SMIPC_ELOANSIZE;
+    int rc = link_closed_status(l);
+    if (rc)
+        return rc;
+    uint32_t need = room_needed(l, 1, bulk ? 1 : 0);
+    if (!has_room(l, need)) {
+        rc = atomic_load_explicit(&l->cancel_gen, memory_order_relaxed) != l->tx_gen
+                 ? SMIPC_ETIMEDOUT
+                 : wait_room(l, need, need, deadline);
+        if (rc)
+            return rc;
+    }
+    l->loan = bulk ? 2 : 1;
+    l->loan_len = len;
+    *buf = tx_data_at(l, bulk);
+    return SMIPC_OK;
+}
+
+int smipc_link_commit(struct smipc_link *l, size_t len)
+{
+    if (!l->loan || len > l->loan_len)
+        return SMIPC_EINVAL;
+    const int bulk = l->loan == 2;
+    l->loan = 0;
+    int rc = link_closed_status(l);
+    if (rc)
+        return rc;
+    const uint64_t tid = l->tx_tid;
+    const uint32_t flags = l->tx_flags | (bulk ? SMIPC_PKT_BULK : 0);
+    put_packet(l, tid, 1, 0, len | (uint64_t)flags << SMIPC_SIZE_BITS, NULL, (uint32_t)len, bulk);
+    l->tx_tid = tid + 1;
+    atomic_store_explicit(&l->tx.hdr->turn, (uint32_t)l->tx_tid, memory_order_relaxed);
+    wake_consumer(l);
+    SMIPC_STAT_ADD(l->stats.msgs_out, 1);
+    SMIPC_STAT_ADD(l->stats.bytes_out, len);
+    return SMIPC_OK;
+}
+
+void smipc_link_cancel_loan(struct smipc_link *l)
+{
+    l->loan = 0;
 }
 
 /* ---- consumer ---- */
@@ -325,7 +461,10 @@ static uint32_t expected_size(uint64_t total, uint32_t ps, uint32_t index)
 /* The framing every packet must obey, whatever the peer wrote. */
 static int packet_valid(const struct smipc_link *l, const struct pkt *k)
 {
-    uint32_t ps = l->rx.packet_size;
+    const int bulk = (k->flags & SMIPC_PKT_BULK) != 0;
+    if (bulk && !l->rx.bulk)
+        return 0;
+    uint32_t ps = bulk ? l->rx.bulk_size : l->rx.packet_size;
     return (k->flags & ~SMIPC_MSG_FLAGS_ALL) == 0 && k->total <= l->max_message_size &&
            k->npk == packets_for(k->total, ps) && k->index < k->npk &&
            k->size == expected_size(k->total, ps, k->index);
@@ -425,10 +564,19 @@ int smipc_link_park(struct smipc_link *l)
     return SMIPC_OK;
 }
 
-/* Copies one packet's data to dst (NULL: nowhere) and checks its checksum. */
-static int take_data(struct smipc_link *l, const struct pkt *k, unsigned char *dst)
+/* Where the data of packet k (the next one) is: in it, or in the next chunk's bulk slot. */
+SMIPC_HOT const unsigned char *rx_data_at(const struct smipc_link *l, const struct pkt *k)
 {
-    const unsigned char *src = (const unsigned char *)(slot_at(&l->rx, l->rx_pos) + 1);
+    const struct smipc_ring *r = &l->rx;
+    return k->flags & SMIPC_PKT_BULK
+               ? r->bulk + (size_t)(l->rx_chunks % r->bulk_slots) * r->bulk_size
+               : (const unsigned char *)(slot_at(r, l->rx_pos) + 1);
+}
+
+/* Copies one packet's data to dst (NULL: nowhere) and checks its checksum. */
+SMIPC_HOT int take_data(struct smipc_link *l, const struct pkt *k, unsigned char *dst)
+{
+    const unsigned char *src = rx_data_at(l, k);
     if (l->checksum) {
         struct crc_fields f = {k->size, k->tid, k->npk, k->index, k->wire_total};
         uint32_t crc = smipc_crc32c(0, &f, sizeof f);
@@ -496,6 +644,10 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
             if (rc)
                 return rc;
             release_packet(l);
+            if (k.flags & SMIPC_PKT_BULK) {
+                l->rx_chunks++;
+                check_producer(l, 0); /* it may wait for this very slot */
+            }
             p->got += k.size;
             p->index++;
         }
@@ -508,12 +660,58 @@ int smipc_link_recv_some(struct smipc_link *l, void *buf, size_t cap, size_t *le
         if (p->stash)
             memcpy(buf, p->stash, (size_t)p->total);
         *len = (size_t)p->total;
-        l->rx_flags = p->flags;
+        l->rx_flags = p->flags & ~(uint32_t)SMIPC_PKT_BULK;
         SMIPC_STAT_ADD(l->stats.msgs_in, 1);
         SMIPC_STAT_ADD(l->stats.bytes_in, p->total);
         finish_transfer(l);
         return SMIPC_OK;
     }
+}
+
+/* ---- zero-copy receiving ---- */
+
+int smipc_link_view(struct smipc_link *l, const void **data, size_t *len)
+{
+    const struct smipc_ring *r = &l->rx;
+    struct pkt k;
+    if (atomic_load_explicit(&l->state, memory_order_relaxed) == SMIPC_LINK_BROKEN)
+        return SMIPC_ECLOSED;
+    if (l->part.active)
+        return SMIPC_SPLIT; /* a transfer under way (parked): it is finished by copying */
+    if (!slot_full(r, l->rx_pos))
+        return SMIPC_AGAIN;
+    read_header(slot_at(r, l->rx_pos), &k);
+    if (!packet_valid(l, &k) || k.index != 0 || k.tid != (uint32_t)l->rx_expect)
+        return SMIPC_EPROTO;
+    if (k.npk != 1)
+        return SMIPC_SPLIT;
+    /* checked before it is shown; a producer that rewrites it afterwards changes what the
+     * caller reads, never where */
+    int rc = take_data(l, &k, NULL);
+    if (rc)
+        return rc;
+    l->view = k.flags & SMIPC_PKT_BULK ? 2 : 1;
+    l->view_len = k.total;
+    l->rx_flags = k.flags & ~(uint32_t)SMIPC_PKT_BULK;
+    *data = rx_data_at(l, &k);
+    *len = (size_t)k.total;
+    return SMIPC_OK;
+}
+
+void smipc_link_view_done(struct smipc_link *l)
+{
+    if (!l->view)
+        return;
+    const int bulk = l->view == 2;
+    l->view = 0;
+    release_packet(l);
+    if (bulk) {
+        l->rx_chunks++;
+        check_producer(l, 0);
+    }
+    l->rx_expect++;
+    SMIPC_STAT_ADD(l->stats.msgs_in, 1);
+    SMIPC_STAT_ADD(l->stats.bytes_in, l->view_len);
 }
 
 static int rx_ready_cb(void *p)

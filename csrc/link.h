@@ -17,6 +17,8 @@ struct smipc_ring {
     unsigned char *packets;
     /* private copies, validated once: never re-read from shared memory */
     uint32_t count, packet_size, stride;
+    unsigned char *bulk; /* the bulk area of this direction, NULL without */
+    uint32_t bulk_size, bulk_slots;
     int data_fd; /* the consumer sleeps on it, the producer signals it */
     int room_fd; /* the producer sleeps on it, the consumer signals it */
 };
@@ -58,6 +60,7 @@ struct smipc_link {
     uint32_t tx_pos, tx_seq;
     uint64_t tx_tid;       /* transfer ids count in 64 bits: the 32 in a packet wrap harmlessly */
     uint32_t tx_unchecked; /* packets published since we last looked for a sleeping consumer */
+    uint64_t tx_chunks;    /* bulk chunks sent: chunk n goes in slot n % bulk_slots */
     struct smipc_spin tx_spin;
     /* consumer side, under the receiver's lock */
     uint32_t rx_pos, rx_seq;
@@ -65,6 +68,7 @@ struct smipc_link {
     uint32_t rx_unchecked; /* packets freed since we last looked for a sleeping producer */
     uint32_t check_every;  /* packets between those looks inside one message (ring / 4) */
     uint32_t rx_flags;     /* SMIPC_MSG_* of the message recv_some returned last */
+    uint64_t rx_chunks;    /* bulk chunks taken (or passed over) */
     int rx_fd_left;        /* our data eventfd woke us and is not drained yet */
     struct smipc_rx_partial part;
     /* The server's count of bytes parked over all its connections, and its budget (NULL
@@ -73,6 +77,15 @@ struct smipc_link {
     size_t park_budget;
     struct smipc_spin rx_spin;
     struct smipc_link_stats stats;
+    /* (last: only large messages touch it) the sequence number of the packet that
+     * carried the chunk now in each bulk slot, producer side: the slot is free again
+     * once the consumer has taken that packet */
+    uint32_t tx_chunk_seq[SMIPC_BULK_SLOTS_MAX];
+    /* zero-copy, each under its side's lock: 0 none, 1 in a packet, 2 in a bulk slot */
+    int loan;
+    size_t loan_len;
+    int view;
+    uint64_t view_len;
 };
 
 /* A counter only one side's calls update (under that side's lock): a plain add. */
@@ -92,6 +105,10 @@ void smipc_link_init(struct smipc_link *l, void *segment, const struct smipc_seg
                      int is_server, const int wake_fds[4], int ctl_fd);
 void smipc_link_release(struct smipc_link *l); /* frees the stash; closes nothing */
 
+/* 1 when a message of len bytes can go whole once there is room (it need not stream):
+ * then a send of it that times out leaves nothing behind. */
+int smipc_link_fits_whole(const struct smipc_seg_params *p, uint64_t len);
+
 /* Sends one whole message, waiting for room until the deadline (or until cancel_gen
  * moves away from tx_gen: then SMIPC_ETIMEDOUT, the part sent aborted). */
 int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t deadline);
@@ -102,6 +119,25 @@ int smipc_link_try_send(struct smipc_link *l, const void *buf, size_t len);
  * the whole of it has room, as a producer about to sleep does. 1 if it has room already
  * (nothing armed). Then poll tx.room_fd and ctl_fd, and try_send again. */
 int smipc_link_arm_tx(struct smipc_link *l, size_t len);
+
+/* Zero-copy sending: room for a message of up to len bytes, in place (the next packet's
+ * data when it fits one, else the next bulk slot), waiting for room until the deadline.
+ * SMIPC_OK with *buf; SMIPC_ELOANSIZE when no single packet or slot holds len bytes;
+ * SMIPC_EMSGSIZE, SMIPC_ETIMEDOUT, SMIPC_ECLOSED as for a send. Then exactly one of: */
+int smipc_link_loan(struct smipc_link *l, size_t len, void **buf, int64_t deadline);
+/* publishes the first len bytes of the loan as one message (SMIPC_EINVAL: no loan, or len
+ * larger than it); */
+int smipc_link_commit(struct smipc_link *l, size_t len);
+/* or forgets it (nothing was published). */
+void smipc_link_cancel_loan(struct smipc_link *l);
+
+/* Zero-copy receiving: the next message, left in place and checked, when it is one packet
+ * or one chunk and no transfer is in progress: SMIPC_OK with *data and *len (valid until
+ * smipc_link_view_done; rx_flags set). SMIPC_SPLIT: it is in several pieces (nothing
+ * consumed: take it with recv_some); SMIPC_AGAIN: nothing yet; SMIPC_EPROTO. */
+int smipc_link_view(struct smipc_link *l, const void **data, size_t *len);
+/* Frees the viewed message's packet (or slot) for the producer. */
+void smipc_link_view_done(struct smipc_link *l);
 
 /* Takes whatever packets are ready without waiting. SMIPC_OK: a whole message is in buf
  * and *len is its length; SMIPC_ETOOSMALL: *len is the size needed, nothing consumed;

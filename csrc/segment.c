@@ -32,17 +32,28 @@ uint64_t smipc_segment_size(const struct smipc_seg_params *p)
         return 0;
     if (p->flags & ~(uint32_t)SMIPC_SEG_CHECKSUM)
         return 0;
-    uint64_t total = sizeof(struct smipc_segment_hdr) + 2 * ring_bytes(p);
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    total = (total + page - 1) / page * page;
+    if ((p->bulk_size || p->bulk_slots) &&
+        (p->bulk_size < SMIPC_BULK_SIZE_MIN || p->bulk_size > SMIPC_BULK_SIZE_MAX ||
+         p->bulk_size % SMIPC_BULK_SIZE_MIN || p->bulk_slots < SMIPC_BULK_SLOTS_MIN ||
+         p->bulk_slots > SMIPC_BULK_SLOTS_MAX))
+        return 0;
+    struct smipc_seg_layout lay;
+    smipc_segment_layout(p, &lay);
+    uint64_t total = lay.bulk_offset[1] + (uint64_t)p->bulk_slots * p->bulk_size;
     return total > SMIPC_SEGMENT_MAX ? 0 : total;
 }
 
 void smipc_segment_layout(const struct smipc_seg_params *p, struct smipc_seg_layout *out)
 {
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     out->stride = (uint32_t)stride_of(p->packet_size);
     out->ring_offset[0] = sizeof(struct smipc_segment_hdr);
     out->ring_offset[1] = sizeof(struct smipc_segment_hdr) + ring_bytes(p);
+    /* page-aligned: a bulk area's pages exist only once a large message touched them */
+    uint64_t rings_end = (out->ring_offset[1] + ring_bytes(p) + page - 1) / page * page;
+    uint64_t area = (uint64_t)p->bulk_slots * p->bulk_size;
+    out->bulk_offset[0] = area ? rings_end : 0;
+    out->bulk_offset[1] = area ? rings_end + area : rings_end;
 }
 
 static void fill_segment_hdr(struct smipc_segment_hdr *sh, const struct smipc_seg_params *p,
@@ -61,6 +72,10 @@ static void fill_segment_hdr(struct smipc_segment_hdr *sh, const struct smipc_se
     sh->ring_offset[1] = lay.ring_offset[1];
     sh->segment_size = size;
     sh->client_id = client_id;
+    sh->bulk_size = p->bulk_size;
+    sh->bulk_slots = p->bulk_slots;
+    sh->bulk_offset[0] = lay.bulk_offset[0];
+    sh->bulk_offset[1] = p->bulk_slots ? lay.bulk_offset[1] : 0;
 }
 
 static void write_headers(void *map, const struct smipc_seg_params *p, uint64_t size,

@@ -8,7 +8,15 @@
 struct smipc_seg_params {
     uint32_t packet_size, ring_packets, flags;
     uint64_t max_message_size;
+    /* The bulk area of each direction: bulk_slots slots of bulk_size bytes for the
+     * chunks of large messages (0, 0: none). */
+    uint32_t bulk_size, bulk_slots;
 };
+
+#define SMIPC_BULK_SIZE_MIN  4096u
+#define SMIPC_BULK_SIZE_MAX  (64u << 20)
+#define SMIPC_BULK_SLOTS_MIN 2u
+#define SMIPC_BULK_SLOTS_MAX 64u
 
 #define SMIPC_SEGMENT_MAX ((uint64_t)1 << 30) /* 1 GiB per connection */
 
@@ -20,6 +28,7 @@ uint64_t smipc_segment_size(const struct smipc_seg_params *p);
  * segment, which the peer can rewrite at any moment). */
 struct smipc_seg_layout {
     uint64_t ring_offset[2]; /* [0] client->server, [1] server->client */
+    uint64_t bulk_offset[2]; /* the same directions; page-aligned; 0 without bulk areas */
     uint32_t stride;         /* bytes from one packet to the next */
 };
 void smipc_segment_layout(const struct smipc_seg_params *p, struct smipc_seg_layout *out);

@@ -25,6 +25,8 @@ SMIPC_EXPORT void smipc_server_config_init(smipc_server_config *cfg)
     cfg->packet_size = 4096;
     cfg->ring_packets = 64;
     cfg->max_message_size = (uint64_t)64 << 20;
+    cfg->bulk_size = 1u << 20;
+    cfg->bulk_slots = 4;
 }
 
 static int config_valid(const smipc_server_config *cfg, struct smipc_seg_params *p)
@@ -40,6 +42,8 @@ static int config_valid(const smipc_server_config *cfg, struct smipc_seg_params 
     p->ring_packets = cfg->ring_packets;
     p->max_message_size = cfg->max_message_size;
     p->flags = (cfg->flags & SMIPC_NO_CHECKSUM) ? 0 : SMIPC_SEG_CHECKSUM;
+    p->bulk_size = cfg->bulk_size;
+    p->bulk_slots = cfg->bulk_slots;
     return smipc_segment_size(p) != 0;
 }
 
@@ -96,6 +100,14 @@ static void release_name(smipc_server *srv)
  * segments are not mapped, and the thread does not exist. */
 static void server_free(smipc_server *srv)
 {
+    if (srv->view_conn) /* a view left out: the caller broke the rules, but nothing leaks */
+        smipc_conn_unref(srv->view_conn);
+    while (srv->loans) { /* loans left out, likewise */
+        struct smipc_conn *c = srv->loans;
+        srv->loans = c->next_loan;
+        smipc_conn_unref(c);
+    }
+    free(srv->view_copy);
     int child = smipc_fork_inherited(&srv->fork);
     if (!child) {
         smipc_server_thread_stop(srv);
@@ -420,14 +432,23 @@ static void drop_broken(smipc_server *srv, struct smipc_conn *c)
  * visit waits at most STALL_NS in all (not per packet: a client dribbling a packet now and
  * then would hold the receive for as long as it liked), then the transfer is parked and
  * the round-robin moves on. A client alone is waited for longer, until another joins. */
+/* view: NULL for a copying receive; else a message in one piece is shown in place there
+ * (and c is kept, referenced, in view_conn) and others are copied into buf. */
 static int serve_conn(smipc_server *srv, struct smipc_conn *c, void *buf, size_t cap, size_t *len,
-                      struct smipc_lazy_deadline *lazy)
+                      struct smipc_lazy_deadline *lazy, const void **view)
 {
     struct smipc_link *l = &c->link;
     int64_t visit_end = 0;
     uint32_t gen = 0;
     for (;;) {
-        int rc = smipc_link_recv_some(l, buf, cap, len);
+        int rc = view ? smipc_link_view(l, view, len) : SMIPC_SPLIT;
+        if (rc == SMIPC_OK) {
+            smipc_conn_ref(c);
+            srv->view_conn = c;
+            return rc;
+        }
+        if (rc == SMIPC_SPLIT)
+            rc = smipc_link_recv_some(l, buf, cap, len);
         if (rc == SMIPC_OK || rc == SMIPC_ETOOSMALL)
             return rc;
         if (rc == SMIPC_ECLOSED) { /* broken: reaped now, so that it is never picked again */
@@ -508,7 +529,7 @@ static void tell_departure(smipc_server *srv, int *kind, smipc_client_id *from, 
 
 /* kind: NULL for a plain receive, which passes joins and departures over. */
 static int recv_locked(smipc_server *srv, int *kind, smipc_client_id *from, void *buf, size_t *len,
-                       struct smipc_lazy_deadline *deadline)
+                       struct smipc_lazy_deadline *deadline, const void **view)
 {
     size_t cap = *len;
     srv->recv_events = kind && (srv->cfg.flags & SMIPC_EVENTS);
@@ -545,7 +566,7 @@ static int recv_locked(smipc_server *srv, int *kind, smipc_client_id *from, void
                 *len = 0;
                 return SMIPC_OK;
             }
-            rc = serve_conn(srv, c, buf, cap, len, deadline);
+            rc = serve_conn(srv, c, buf, cap, len, deadline, view);
             smipc_client_id id = c->id;
             /* The caller asks again with a larger buffer: that receive is this message's,
              * not the next client's (a large message would be overtaken every time). */
@@ -579,7 +600,7 @@ static int recv_call(smipc_server *srv, int *kind, smipc_client_id *from, void *
     rc = smipc_call_lock(&srv->recv_lock, &deadline);
     if (rc)
         return rc;
-    rc = recv_locked(srv, kind, from, buf, len, &deadline);
+    rc = recv_locked(srv, kind, from, buf, len, &deadline, NULL);
     if (view_stale(srv))
         smipc_server_view_renew(srv); /* lets go of connections reaped meanwhile */
     smipc_call_unlock(&srv->recv_lock);
@@ -587,6 +608,89 @@ static int recv_call(smipc_server *srv, int *kind, smipc_client_id *from, void *
     if (atomic_load(&srv->reap_wanted))
         smipc_server_reap_soon(srv);
     return rc;
+}
+
+SMIPC_EXPORT int smipc_server_recv_view(smipc_server *srv, smipc_client_id *from, const void **data,
+                                        size_t *len, uint32_t *flags, int timeout_ms)
+{
+    if (!srv || !data || !len)
+        return SMIPC_EINVAL;
+    int rc = usable(srv);
+    if (rc)
+        return rc;
+    struct smipc_lazy_deadline deadline = {timeout_ms, 0};
+    rc = smipc_call_lock(&srv->recv_lock, &deadline);
+    if (rc)
+        return rc;
+    for (;;) {
+        size_t n = srv->view_copy_cap;
+        *data = NULL;
+        rc = recv_locked(srv, NULL, from, srv->view_copy, &n, &deadline, data);
+        if (rc == SMIPC_OK) {
+            if (flags)
+                *flags = srv->view_conn ? 0 : SMIPC_MSG_COPY;
+            if (!*data) /* copied */
+                *data = srv->view_copy;
+            *len = n;
+            break;
+        }
+        if (rc != SMIPC_ETOOSMALL)
+            break;
+        /* not in one piece: copied, into a buffer grown to fit (the turn stays its) */
+        unsigned char *bigger = realloc(srv->view_copy, n);
+        if (!bigger) {
+            rc = SMIPC_ENOMEM; /* the message stays queued */
+            break;
+        }
+        srv->view_copy = bigger;
+        srv->view_copy_cap = n;
+    }
+    if (rc == SMIPC_OK) {
+        srv->view_out = 1; /* the receive lock stays held until release */
+        return rc;
+    }
+    if (view_stale(srv))
+        smipc_server_view_renew(srv);
+    smipc_call_unlock(&srv->recv_lock);
+    if (atomic_load(&srv->reap_wanted))
+        smipc_server_reap_soon(srv);
+    return rc;
+}
+
+SMIPC_EXPORT int smipc_server_pin(smipc_server *srv, void **pin)
+{
+    if (!srv || !pin || !srv->view_out)
+        return SMIPC_EINVAL;
+    *pin = srv->view_conn; /* its memory, mapped while it has a reference */
+    if (srv->view_conn)
+        smipc_conn_ref(srv->view_conn);
+    return SMIPC_OK;
+}
+
+SMIPC_EXPORT void smipc_server_unpin(void *pin)
+{
+    if (pin)
+        smipc_conn_unref(pin);
+}
+
+SMIPC_EXPORT int smipc_server_release(smipc_server *srv)
+{
+    if (!srv || !srv->view_out)
+        return SMIPC_EINVAL;
+    srv->view_out = 0;
+    struct smipc_conn *c = srv->view_conn;
+    srv->view_conn = NULL;
+    if (c) {
+        smipc_link_view_done(&c->link);
+        smipc_conn_unref(c);
+    }
+    keep_fd_level(srv);
+    if (view_stale(srv))
+        smipc_server_view_renew(srv);
+    smipc_call_unlock(&srv->recv_lock);
+    if (atomic_load(&srv->reap_wanted))
+        smipc_server_reap_soon(srv);
+    return SMIPC_OK;
 }
 
 SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, void *buf, size_t *len,
@@ -648,6 +752,91 @@ SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const 
     rc = send_one(c, buf, len, &deadline, 0);
     smipc_conn_unref(c);
     return rc;
+}
+
+/* ---- zero-copy sending ---- */
+
+SMIPC_EXPORT int smipc_server_loan(smipc_server *srv, smipc_client_id to, void **buf, size_t len,
+                                   int timeout_ms)
+{
+    if (!srv || !buf)
+        return SMIPC_EINVAL;
+    int rc = usable(srv);
+    if (rc)
+        return rc;
+    struct smipc_lazy_deadline deadline = {timeout_ms, 0};
+    pthread_mutex_lock(&srv->lock);
+    long i = smipc_conn_find(srv, to);
+    struct smipc_conn *c = i >= 0 ? srv->conns[i] : NULL;
+    if (c)
+        smipc_conn_ref(c);
+    pthread_mutex_unlock(&srv->lock);
+    if (!c)
+        return SMIPC_ENOCLIENT;
+    uint32_t gen = atomic_load_explicit(&c->link.cancel_gen, memory_order_relaxed);
+    rc = atomic_load(&c->link.state) != SMIPC_LINK_OPEN ? SMIPC_ECLOSED
+                                                        : smipc_call_lock(&c->send_lock, &deadline);
+    if (!rc) {
+        c->link.tx_gen = gen;
+        c->link.tx_flags = 0;
+        rc = smipc_link_loan(&c->link, len, buf, smipc_deadline_now(&deadline));
+        if (rc)
+            smipc_call_unlock(&c->send_lock);
+    }
+    if (rc) {
+        smipc_conn_unref(c);
+        return rc;
+    }
+    pthread_mutex_lock(&srv->lock); /* kept, with its reference, until commit or cancel */
+    c->next_loan = srv->loans;
+    srv->loans = c;
+    pthread_mutex_unlock(&srv->lock);
+    return SMIPC_OK;
+}
+
+/* Takes the connection with a loan out to `to` off the list (NULL if none). */
+static struct smipc_conn *take_loan(smipc_server *srv, smipc_client_id to)
+{
+    pthread_mutex_lock(&srv->lock);
+    struct smipc_conn **p = &srv->loans;
+    while (*p && (*p)->id != to)
+        p = &(*p)->next_loan;
+    struct smipc_conn *c = *p;
+    if (c)
+        *p = c->next_loan;
+    pthread_mutex_unlock(&srv->lock);
+    return c;
+}
+
+SMIPC_EXPORT int smipc_server_commit(smipc_server *srv, smipc_client_id to, size_t n)
+{
+    if (!srv)
+        return SMIPC_EINVAL;
+    pthread_mutex_lock(&srv->lock);
+    struct smipc_conn *c = srv->loans;
+    while (c && c->id != to)
+        c = c->next_loan;
+    int too_long = c && n > c->link.loan_len;
+    pthread_mutex_unlock(&srv->lock);
+    if (!c || too_long)
+        return SMIPC_EINVAL; /* no loan; or more than it: the loan stays */
+    c = take_loan(srv, to);
+    int rc = usable(srv) ? SMIPC_ECLOSED : smipc_link_commit(&c->link, n);
+    smipc_link_cancel_loan(&c->link);
+    smipc_call_unlock(&c->send_lock);
+    smipc_conn_unref(c);
+    return rc;
+}
+
+SMIPC_EXPORT int smipc_server_cancel_loan(smipc_server *srv, smipc_client_id to)
+{
+    struct smipc_conn *c = srv ? take_loan(srv, to) : NULL;
+    if (!c)
+        return SMIPC_EINVAL;
+    smipc_link_cancel_loan(&c->link);
+    smipc_call_unlock(&c->send_lock);
+    smipc_conn_unref(c);
+    return SMIPC_OK;
 }
 
 SMIPC_EXPORT int smipc_server_cancel_sends(smipc_server *srv, smipc_client_id to)
@@ -804,7 +993,7 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
     struct tally t = {0, SMIPC_OK};
     size_t owed = broadcast_pass(snap, n, buf, len, &t);
     /* every ring of a server has its limits (snap[0] may be freed by now) */
-    int fits = len <= (uint64_t)srv->params.packet_size * srv->params.ring_packets;
+    int fits = smipc_link_fits_whole(&srv->params, len);
     while (owed) {
         int64_t until = smipc_deadline_now(&deadline);
         if (!fits) { /* streams: one after another, each until the deadline */

@@ -32,6 +32,7 @@ struct smipc_conn {
     pid_t pid;
     uid_t uid;
     int64_t connected_ns;
+    struct smipc_conn *next_loan; /* on srv->loans while a loan to it is out (srv->lock) */
 };
 
 /* SMIPC_EVENTS: a client gone from the table whose departure no receive has told yet. */
@@ -101,6 +102,14 @@ struct smipc_server {
     int64_t started_ns;
     _Atomic uint64_t accepted, refused; /* connections, for `smipc stat` */
     _Atomic uint32_t load;              /* nconns, for the spin decisions (wait.h) */
+    /* (last, off the lines every receive touches) recv_view, under recv_lock (which a view
+     * out holds): the connection viewed in place (a reference), or a private copy of a
+     * message not in one piece */
+    struct smipc_conn *view_conn;
+    unsigned char *view_copy;
+    size_t view_copy_cap;
+    int view_out;
+    struct smipc_conn *loans; /* connections with a loan out, referenced (under lock) */
 };
 
 /* server_conn.c */

@@ -141,6 +141,8 @@ static void welcome_client(smipc_server *srv, struct smipc_pending *p)
     w.packet_size = srv->params.packet_size;
     w.ring_packets = srv->params.ring_packets;
     w.max_message_size = srv->params.max_message_size;
+    w.bulk_size = srv->params.bulk_size;
+    w.bulk_slots = srv->params.bulk_slots;
     w.segment_size = c->map_size;
     int fds[SMIPC_WELCOME_FDS] = {memfd, peer_fds[0], peer_fds[1], peer_fds[2], peer_fds[3]};
     /* Listed before the client hears back: once its connect returns, the server's

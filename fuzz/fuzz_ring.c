@@ -1,8 +1,10 @@
 /* libFuzzer target: a consumer facing whatever a hostile producer can do to a ring.
  * The input is a script of operations: honest sends, writes of arbitrary bytes anywhere
- * in the ring, lock flips, receives into buffers of any size, parks; on one of two rings,
- * chosen by the first byte: small packets with checksums, or packets large enough for the
- * vector copy without them. Properties: nothing
+ * in the ring or its bulk area, lock flips, receives into buffers of any size, parks; on
+ * one of three rings, chosen by the first byte: small packets with checksums, packets
+ * large enough for the vector copy without them, or small packets with checksums and a
+ * bulk area (messages over 256 bytes go there); zero-copy loans and views too. Properties:
+ * nothing
  * crashes or reads out of bounds; a receive returns only whole messages no larger than
  * its buffer; while nothing was tampered with, every message is exactly what was sent. */
 #include "fuzz_input.h"
@@ -33,18 +35,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                          \
     } while (0)
 
-/* [0]: 64-byte packets with checksums; [1]: 512-byte packets without */
-static const uint32_t packet_sizes[2] = {64, 512};
-static void *maps[2];
-static struct smipc_seg_params params[2];
+/* [0]: 64-byte packets with checksums; [1]: 512-byte packets without; [2]: as [0], with a
+ * bulk area of two 4 KiB slots */
+#define VARIANTS 3
+static const uint32_t packet_sizes[VARIANTS] = {64, 512, 64};
+static void *maps[VARIANTS];
+static struct smipc_seg_params params[VARIANTS];
 static int prod_fds[4], cons_fds[4]; /* the two ends of each wake-up socket pair */
 
 static void setup(void)
 {
     if (maps[0])
         return;
-    for (int v = 0; v < 2; v++) {
-        struct smipc_seg_params p = {packet_sizes[v], COUNT, v ? 0 : SMIPC_SEG_CHECKSUM, MAX_MSG};
+    for (int v = 0; v < VARIANTS; v++) {
+        struct smipc_seg_params p = {
+            packet_sizes[v],   COUNT,         v == 1 ? 0 : SMIPC_SEG_CHECKSUM, MAX_MSG,
+            v == 2 ? 4096 : 0, v == 2 ? 2 : 0};
         params[v] = p;
         int memfd;
         size_t map_size;
@@ -67,7 +73,7 @@ static void setup(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
-    int variant = size && (data[0] & 1);
+    int variant = size ? data[0] % VARIANTS : 0;
     void *map = maps[variant];
     struct smipc_segment_hdr *sh = map;
     unsigned char *ring0 = (unsigned char *)map + sh->ring_offset[0];
@@ -88,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int tampered = 0;
     struct reader r = {data + (size != 0), size - (size != 0)};
     while (r.left) {
-        unsigned op = take(&r, 1) % 6;
+        unsigned op = take(&r, 1) % 10;
         if (op == 0) { /* an honest send, never blocking */
             unsigned len = take(&r, 2) % (MAX_MSG + 1), seed = take(&r, 1);
             for (unsigned i = 0; i < len; i++)
@@ -136,8 +142,55 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fprintf(stderr, "fuzz_ring: unexpected %s\n", smipc_strerror(rc));
                 abort();
             }
-        } else { /* park a transfer in progress, as a timeout would */
+        } else if (op == 5) { /* park a transfer in progress, as a timeout would */
             REQUIRE(smipc_link_park(&cons) == SMIPC_OK);
+        } else if (op == 7) { /* a zero-copy receive */
+            const void *view;
+            size_t len;
+            int rc = smipc_link_view(&cons, &view, &len);
+            if (rc == SMIPC_OK) {
+                REQUIRE(len <= MAX_MSG);
+                const unsigned char *v = view;
+                if (!tampered) {
+                    REQUIRE(head != tail && len == sent_len[head % 64]);
+                    for (unsigned i = 0; i < len; i++)
+                        REQUIRE(v[i] == (unsigned char)(sent_seed[head % 64] + i * 7));
+                    head++;
+                }
+                smipc_link_view_done(&cons);
+            } else if (rc == SMIPC_EPROTO) {
+                REQUIRE(tampered);
+                break;
+            } else {
+                REQUIRE(rc == SMIPC_AGAIN || rc == SMIPC_SPLIT);
+            }
+        } else if (op == 8 || op == 9) { /* a loan, committed (at most its length) or not */
+            unsigned len = take(&r, 2) % (MAX_MSG + 1), seed = take(&r, 1);
+            unsigned n = op == 8 ? len - take(&r, 1) % (len + 1) : 0;
+            void *buf;
+            int rc = smipc_link_loan(&prod, len, &buf, 0);
+            if (rc == SMIPC_OK) {
+                for (unsigned i = 0; i < n; i++)
+                    ((unsigned char *)buf)[i] = (unsigned char)(seed + i * 7);
+                if (op == 9) {
+                    smipc_link_cancel_loan(&prod);
+                } else if (smipc_link_commit(&prod, n) == SMIPC_OK && tail - head < 64) {
+                    sent_len[tail % 64] = n;
+                    sent_seed[tail % 64] = seed;
+                    tail++;
+                } else {
+                    tampered = 1;
+                }
+            } else {
+                REQUIRE(rc == SMIPC_ETIMEDOUT || rc == SMIPC_ELOANSIZE);
+            }
+        } else if (sh->bulk_slots) { /* arbitrary bytes in the consumer's bulk area */
+            unsigned char *area = (unsigned char *)map + sh->bulk_offset[0];
+            size_t area_len = (size_t)sh->bulk_size * sh->bulk_slots;
+            unsigned off = take(&r, 2) % area_len, n = take(&r, 1) % 16;
+            for (unsigned i = 0; i < n && off + i < area_len; i++)
+                area[off + i] = (unsigned char)take(&r, 1);
+            tampered = 1;
         }
     }
     smipc_link_release(&cons);

@@ -44,7 +44,8 @@ enum smipc_status {
     SMIPC_ENOCLIENT = -10, /* no connected client with that id */
     SMIPC_EPROTO = -11,    /* the peer broke the protocol (framing, checksum, version) */
     SMIPC_EACCES = -12,    /* not allowed (other uid, permissions) */
-    SMIPC_ESYS = -13       /* an operating-system call failed; errno is kept */
+    SMIPC_ESYS = -13,      /* an operating-system call failed; errno is kept */
+    SMIPC_ELOANSIZE = -14  /* a loan larger than the connection lends in one piece */
 };
 
 /* Flags of smipc_server_config.flags. */
@@ -65,7 +66,10 @@ enum smipc_event_kind {
 
 /* What smipc_client_recv_flags tells of a message. */
 enum smipc_message_flag {
-    SMIPC_MSG_BROADCAST = 1u << 0 /* sent by smipc_server_broadcast, not to this client alone */
+    SMIPC_MSG_BROADCAST = 1u << 0, /* sent by smipc_server_broadcast, not to this client alone */
+    SMIPC_MSG_COPY = 1u << 1       /* recv_view only: the message was not in one piece in
+                                      shared memory, and *data is a private copy of it (valid
+                                      until the release, like a view in place) */
 };
 
 SMIPC_EXPORT const char *smipc_strerror(int status); /* never NULL */
@@ -84,8 +88,14 @@ typedef struct smipc_server_config {
     uint32_t packet_size;      /* bytes of data per packet; default 4096 (64 .. 16 MiB) */
     uint32_t ring_packets;     /* packets per ring (per direction); default 64 (2 .. 65536) */
     uint64_t max_message_size; /* default 64 MiB (at most 1 TiB) */
-    uint32_t flags;            /* SMIPC_NO_CHECKSUM, SMIPC_ALLOW_ANY_UID */
-    uint32_t reserved[11];     /* zero: room for fields added later without an ABI break */
+    uint32_t flags;            /* SMIPC_NO_CHECKSUM, SMIPC_ALLOW_ANY_UID, SMIPC_EVENTS */
+    /* Large messages go through a bulk area per direction, bulk_slots chunks of bulk_size
+       bytes, next to the rings; its memory is only touched (resident) once a connection
+       carries a large message. Default 1 MiB x 4; bulk_size 4 KiB .. 64 MiB (a multiple of
+       4 KiB), bulk_slots 2 .. 64; both 0: no bulk area. */
+    uint32_t bulk_size;
+    uint32_t bulk_slots;
+    uint32_t reserved[9]; /* zero: room for fields added later without an ABI break */
 } smipc_server_config;
 
 /* Fills the defaults. */
@@ -112,8 +122,29 @@ SMIPC_EXPORT int smipc_server_recv(smipc_server *srv, smipc_client_id *from, voi
    passes joins and departures over. */
 SMIPC_EXPORT int smipc_server_recv_event(smipc_server *srv, int *kind, smipc_client_id *from,
                                          void *buf, size_t *len, int timeout_ms);
+/* Zero-copy: as smipc_server_recv, but the message is shown read-only in place when it is
+   there in one piece (else in a private copy: *flags, may be NULL, has SMIPC_MSG_COPY),
+   its checksum verified; *data and *len stay valid until smipc_server_release, which must
+   follow (other receives wait until then). A client that rewrites shared memory after the
+   check can change what *data shows, never crash the server. */
+SMIPC_EXPORT int smipc_server_recv_view(smipc_server *srv, smipc_client_id *from, const void **data,
+                                        size_t *len, uint32_t *flags, int timeout_ms);
+SMIPC_EXPORT int smipc_server_release(smipc_server *srv);
+/* While a view is out: keeps the memory it shows mapped until smipc_server_unpin(*pin),
+   through the release, the client's departure and smipc_server_close alike (what it shows
+   may change once released: the client writes there again). For bindings whose objects
+   can outlive a view. *pin is NULL for a view that is a private copy (SMIPC_MSG_COPY):
+   that one lives until the release only. */
+SMIPC_EXPORT int smipc_server_pin(smipc_server *srv, void **pin);
+SMIPC_EXPORT void smipc_server_unpin(void *pin); /* NULL is fine */
 SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const void *buf,
                                    size_t len, int timeout_ms);
+/* Zero-copy sending to one client, as smipc_client_loan: one loan per client at a time, and
+   exactly one commit or cancel for it (SMIPC_EINVAL when there is none). */
+SMIPC_EXPORT int smipc_server_loan(smipc_server *srv, smipc_client_id to, void **buf, size_t len,
+                                   int timeout_ms);
+SMIPC_EXPORT int smipc_server_commit(smipc_server *srv, smipc_client_id to, size_t n);
+SMIPC_EXPORT int smipc_server_cancel_loan(smipc_server *srv, smipc_client_id to);
 /* As smipc_client_cancel_sends, for the sends in progress to one client; to == 0: to every
    client, and every broadcast in progress gives up too (*delivered counts those it
    reached). From any thread. */
@@ -159,6 +190,23 @@ SMIPC_EXPORT int smipc_client_recv(smipc_client *cli, void *buf, size_t *len, in
    sent to this client alone. */
 SMIPC_EXPORT int smipc_client_recv_flags(smipc_client *cli, uint32_t *flags, void *buf, size_t *len,
                                          int timeout_ms);
+/* Zero-copy. A loan is room for a message of up to len bytes inside the shared memory:
+   write it in place at *buf, then smipc_client_commit sends its first n bytes (n <= len),
+   or smipc_client_cancel_loan gives it back unsent; exactly one of the two, from any
+   thread. Until then other sends on cli wait. A loan larger than the connection lends in
+   one piece (packet_size, or bulk_size with a bulk area: smipc_client_config_of) is
+   SMIPC_ELOANSIZE; the timeout bounds the wait for room. */
+SMIPC_EXPORT int smipc_client_loan(smipc_client *cli, void **buf, size_t len, int timeout_ms);
+SMIPC_EXPORT int smipc_client_commit(smipc_client *cli, size_t n);
+SMIPC_EXPORT int smipc_client_cancel_loan(smipc_client *cli);
+/* The next message, read-only and in place when it is there in one piece (else in a
+   private copy), its checksum verified: *data and *len stay valid until
+   smipc_client_release, which must follow (other receives on cli wait until then).
+   *flags (may be NULL) as smipc_client_recv_flags. A peer that rewrites shared memory
+   after the check can change what *data shows, never crash the reader. */
+SMIPC_EXPORT int smipc_client_recv_view(smipc_client *cli, const void **data, size_t *len,
+                                        uint32_t *flags, int timeout_ms);
+SMIPC_EXPORT int smipc_client_release(smipc_client *cli);
 /* The id the server sees; 0 for NULL. */
 SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli);
 /* For poll()/event loops: readable when smipc_client_recv would find a message or the

@@ -13,7 +13,7 @@ static void test_strerror_covers_every_code(void **state)
     const int codes[] = {SMIPC_OK,        SMIPC_ETIMEDOUT, SMIPC_EINVAL,    SMIPC_ENOMEM,
                          SMIPC_ETOOSMALL, SMIPC_EMSGSIZE,  SMIPC_ENOTFOUND, SMIPC_EEXIST,
                          SMIPC_EFULL,     SMIPC_ECLOSED,   SMIPC_ENOCLIENT, SMIPC_EPROTO,
-                         SMIPC_EACCES,    SMIPC_ESYS};
+                         SMIPC_EACCES,    SMIPC_ESYS,      SMIPC_ELOANSIZE};
     const char *unknown = smipc_strerror(12345);
     assert_non_null(unknown);
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
@@ -230,6 +230,7 @@ static void test_timeouts_and_sizes(void **state)
     cfg.max_message_size = 1000;
     cfg.packet_size = 64;
     cfg.ring_packets = 4;
+    cfg.bulk_size = cfg.bulk_slots = 0; /* 1000 B streams through the ring */
     smipc_server *srv = th_server(name, &cfg);
     smipc_client *cli = th_client(name);
     smipc_client_id id = smipc_client_id_of(cli);

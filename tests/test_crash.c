@@ -52,6 +52,15 @@ static int sender_main(void *arg)
     return 0;
 }
 
+/* Packets a send of a message larger than the bulk area has published when it must wait:
+ * one per chunk of the default bulk area. */
+static uint32_t stuck_packets(void)
+{
+    smipc_server_config cfg;
+    smipc_server_config_init(&cfg);
+    return cfg.bulk_slots;
+}
+
 static void test_client_killed_mid_transfer(void **state)
 {
     (void)state;
@@ -63,14 +72,15 @@ static void test_client_killed_mid_transfer(void **state)
     /* an honest client with one small message queued */
     smipc_client *honest = th_client(name);
     assert_smipc_ok(smipc_client_send(honest, "still here", 10, 1000));
-    /* a client stuck half-way through a 20 MiB message (the ring holds 64 packets) */
+    /* a client stuck part-way through a 20 MiB message: it has published one packet per
+     * chunk the bulk area holds */
     pid_t pid = th_spawn(sender_main, &a);
     uint64_t id;
     assert_int_equal(th_gate_recv_u64(&a.ready, &id, 10000), 0);
     int64_t end = th_now_ms() + 10000;
-    while (c2s_published(srv, id) < 64 && th_now_ms() < end)
+    while (c2s_published(srv, id) < stuck_packets() && th_now_ms() < end)
         poll(NULL, 0, 1);
-    assert_int_equal(c2s_published(srv, id), 64);
+    assert_int_equal(c2s_published(srv, id), stuck_packets());
     th_kill(pid, SIGKILL);
 
     /* the honest message arrives; the dead client's half message never does */
@@ -279,9 +289,9 @@ static void test_server_killed_mid_transfer(void **state)
     struct smipc_ring_hdr *c2s =
         (void *)((char *)map + ((struct smipc_segment_hdr *)map)->ring_offset[0]);
     int64_t end = th_now_ms() + 10000;
-    while (atomic_load(&c2s->next) < 64 && th_now_ms() < end)
+    while (atomic_load(&c2s->next) < stuck_packets() && th_now_ms() < end)
         poll(NULL, 0, 1);
-    assert_int_equal(atomic_load(&c2s->next), 64);
+    assert_int_equal(atomic_load(&c2s->next), stuck_packets());
     int64_t killed = th_now_ms();
     th_kill(pid, SIGKILL);
     pthread_join(ts, NULL);

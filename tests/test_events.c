@@ -169,6 +169,7 @@ static void test_server_fd_across_a_half_sent_message(void **state)
     smipc_server_config_init(&cfg);
     cfg.packet_size = 1024;
     cfg.ring_packets = 4;
+    cfg.bulk_size = cfg.bulk_slots = 0; /* through the ring, a packet at a time */
     smipc_server *srv = th_server(a.name, &cfg);
     int fd = smipc_server_fd(srv);
     pid_t pid = th_spawn(big_sender_main, &a);

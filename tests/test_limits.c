@@ -126,6 +126,7 @@ static int small_server_main(void *arg)
     smipc_server_config_init(&cfg);
     cfg.packet_size = 1u << 22;
     cfg.ring_packets = 127; /* two rings of ~508 MiB */
+    cfg.bulk_size = cfg.bulk_slots = 0;
     smipc_server *srv;
     CHILD_OK(smipc_server_open(&srv, a->name, &cfg));
     th_gate_open(&a->ready);

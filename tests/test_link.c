@@ -25,10 +25,13 @@ struct pair {
     uint32_t ps, count;
 };
 
-static struct pair *pair_new(uint32_t ps, uint32_t count, uint64_t max, int checksum)
+/* A pair whose rings have bulk areas of slots x bulk bytes (0, 0: none). */
+static struct pair *pair_new_bulk(uint32_t ps, uint32_t count, uint64_t max, int checksum,
+                                  uint32_t bulk, uint32_t slots)
 {
     struct pair *p = calloc(1, sizeof *p);
-    struct smipc_seg_params params = {ps, count, checksum ? SMIPC_SEG_CHECKSUM : 0, max};
+    struct smipc_seg_params params = {ps,  count, checksum ? SMIPC_SEG_CHECKSUM : 0,
+                                      max, bulk,  slots};
     int memfd;
     assert_smipc_ok(smipc_segment_create(&params, 1, &memfd, &p->map, &p->size));
     close(memfd);
@@ -43,6 +46,11 @@ static struct pair *pair_new(uint32_t ps, uint32_t count, uint64_t max, int chec
     p->ps = ps;
     p->count = count;
     return p;
+}
+
+static struct pair *pair_new(uint32_t ps, uint32_t count, uint64_t max, int checksum)
+{
+    return pair_new_bulk(ps, count, max, checksum, 0, 0);
 }
 
 static void pair_free(struct pair *p)
@@ -570,6 +578,168 @@ static void test_every_single_bit_flip_is_caught(void **state)
     pair_free(p);
 }
 
+/* Large messages go through the bulk area in chunks: every size around the chunk and
+ * area boundaries arrives intact and in order, mixed with small ones, as the area wraps;
+ * larger than the area, they stream. */
+static void *stream_bulk(void *arg)
+{
+    struct streamer *s = arg;
+    s->rc = smipc_link_send(&s->p->cli, s->buf, s->len, soon(10000));
+    return NULL;
+}
+
+static void test_bulk_sizes_round_trip(void **state)
+{
+    (void)state;
+    enum { PS = 256, COUNT = 8, BULK = 4096, SLOTS = 3 };
+    const size_t sizes[] = {0,    4 * PS,           4 * PS + 1,     BULK - 1,
+                            BULK, BULK + 1,         2 * BULK + 100, SLOTS * BULK,
+                            17,   SLOTS * BULK + 1, 10 * BULK + 5,  4 * PS + 1};
+    static unsigned char in[16 * BULK], out[16 * BULK];
+    for (int checksum = 0; checksum < 2; checksum++) {
+        struct pair *p = pair_new_bulk(PS, COUNT, 1 << 20, checksum, BULK, SLOTS);
+        for (int round = 0; round < 7; round++)
+            for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+                uint64_t seed = (uint64_t)round * 100 + i;
+                th_fill(in, sizes[i], seed);
+                size_t len = sizeof out;
+                int rc;
+                if (sizes[i] <= SLOTS * BULK) {
+                    assert_smipc_ok(smipc_link_send(&p->cli, in, sizes[i], soon(100)));
+                    rc = smipc_link_recv_some(&p->srv, out, sizeof out, &len);
+                } else { /* streams: someone must read while it is sent */
+                    struct streamer st = {p, in, sizes[i], -99};
+                    pthread_t t;
+                    assert_int_equal(pthread_create(&t, NULL, stream_bulk, &st), 0);
+                    while ((rc = smipc_link_recv_some(&p->srv, out, sizeof out, &len)) ==
+                           SMIPC_AGAIN)
+                        assert_smipc_ok(smipc_link_wait_rx(&p->srv, soon(10000)));
+                    pthread_join(t, NULL);
+                    assert_smipc_ok(st.rc);
+                }
+                assert_smipc_ok(rc);
+                assert_int_equal(len, sizes[i]);
+                assert_true(th_check(out, len, seed));
+                assert_int_equal(p->srv.rx_flags, 0); /* the bulk mark is not the user's */
+            }
+        /* whole messages fill the area (one chunk each), and one more waits for a slot:
+         * it times out leaving nothing behind, and goes once a chunk was taken */
+        for (uint64_t k = 0; k < SLOTS; k++) {
+            th_fill(in, BULK, k);
+            assert_smipc_ok(smipc_link_send(&p->cli, in, BULK, soon(100)));
+        }
+        th_fill(in, BULK, 9);
+        assert_status(smipc_link_send(&p->cli, in, BULK, soon(5)), SMIPC_ETIMEDOUT);
+        size_t len = sizeof out;
+        assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+        assert_true(len == BULK && th_check(out, len, 0));
+        assert_smipc_ok(smipc_link_send(&p->cli, in, BULK, soon(100)));
+        for (uint64_t k = 1; k <= SLOTS; k++) {
+            len = sizeof out;
+            assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+            assert_true(len == BULK && th_check(out, len, k == SLOTS ? 9 : k));
+        }
+        pair_free(p);
+    }
+}
+
+/* A bulk message streaming when the producer gives up is never delivered, and a parked
+ * one resumes in another buffer. */
+static void test_bulk_abort_and_park(void **state)
+{
+    (void)state;
+    enum { BULK = 4096, SLOTS = 2 };
+    struct pair *p = pair_new_bulk(256, 8, 1 << 20, 1, BULK, SLOTS);
+    static unsigned char in[5 * BULK], out[5 * BULK], other[5 * BULK];
+    th_fill(in, sizeof in, 40);
+    assert_status(smipc_link_send(&p->cli, in, sizeof in, soon(5)), SMIPC_ETIMEDOUT);
+    size_t len = sizeof out;
+    assert_int_equal(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_AGAIN);
+    assert_false(p->srv.part.active);
+    th_fill(in, 3000, 41);
+    assert_smipc_ok(smipc_link_send(&p->cli, in, 3000, soon(100)));
+    assert_smipc_ok(smipc_link_recv_some(&p->srv, out, sizeof out, &len));
+    assert_true(len == 3000 && th_check(out, len, 41));
+    /* parked half-way, finished in another buffer */
+    th_fill(in, sizeof in, 42);
+    struct streamer st = {p, in, sizeof in, -99};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stream_bulk, &st), 0);
+    len = sizeof out;
+    int rc;
+    while ((rc = smipc_link_recv_some(&p->srv, out, sizeof out, &len)) == SMIPC_AGAIN &&
+           p->srv.part.got == 0)
+        assert_smipc_ok(smipc_link_wait_rx(&p->srv, soon(10000)));
+    if (rc == SMIPC_AGAIN) {
+        assert_smipc_ok(smipc_link_park(&p->srv));
+        while ((rc = smipc_link_recv_some(&p->srv, other, sizeof other, &len)) == SMIPC_AGAIN)
+            assert_smipc_ok(smipc_link_wait_rx(&p->srv, soon(10000)));
+        memcpy(out, other, sizeof other);
+    }
+    pthread_join(t, NULL);
+    assert_smipc_ok(st.rc);
+    assert_smipc_ok(rc);
+    assert_true(len == sizeof in && th_check(out, len, 42));
+    pair_free(p);
+}
+
+/* What a hostile producer can do with bulk packets is a protocol error, never a read
+ * outside the area. */
+static void expect_bulk_eproto(void (*corrupt)(struct pair *, struct smipc_packet_hdr *),
+                               int checksum, int with_area)
+{
+    struct pair *p =
+        pair_new_bulk(256, 8, 1 << 20, checksum, with_area ? 4096 : 0, with_area ? 4 : 0);
+    static unsigned char in[3 * 4096], out[3 * 4096];
+    th_fill(in, sizeof in, 43);
+    /* without an area, the producer is told it has one (the consumer knows better) */
+    static unsigned char fake_area[2 * 4096];
+    if (!with_area) {
+        p->cli.tx.bulk = fake_area;
+        p->cli.tx.bulk_size = 4096;
+        p->cli.tx.bulk_slots = 2;
+    }
+    assert_smipc_ok(smipc_link_send(&p->cli, in, sizeof in - (with_area ? 0 : 4096), soon(100)));
+    if (corrupt)
+        corrupt(p, next_packet(p));
+    size_t len = sizeof out;
+    assert_status(smipc_link_recv_some(&p->srv, out, sizeof out, &len), SMIPC_EPROTO);
+    pair_free(p);
+}
+static void b_chunk_size(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->size = 256; /* a ring packet's size, not a chunk's */
+}
+static void b_count(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->packet_count = 48; /* as if in ring packets */
+}
+static void b_unmarked(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)p;
+    h->total_size &= SMIPC_SIZE_MASK; /* a chunk passed off as a ring packet */
+}
+static void b_chunk_data(struct pair *p, struct smipc_packet_hdr *h)
+{
+    (void)h;
+    p->srv.rx.bulk[100] ^= 1;
+}
+
+static void test_hostile_bulk_packets_are_eproto(void **state)
+{
+    (void)state;
+    expect_bulk_eproto(NULL, 1, 0); /* bulk packets where there is no area */
+    expect_bulk_eproto(NULL, 0, 0);
+    void (*cases[])(struct pair *, struct smipc_packet_hdr *) = {b_chunk_size, b_count, b_unmarked,
+                                                                 b_chunk_data};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_bulk_eproto(cases[i], 1, 1);
+    for (size_t i = 0; i < 3; i++) /* without checksums the framing is still checked */
+        expect_bulk_eproto(cases[i], 0, 1);
+}
+
 /* A message's flags reach the consumer with it, in every packet of a streamed one, and
  * a message sent without them has none. */
 static void test_message_flags_travel_with_the_message(void **state)
@@ -666,6 +836,9 @@ int main(void)
         cmocka_unit_test(test_hostile_headers_are_eproto),
         cmocka_unit_test(test_every_single_bit_flip_is_caught),
         cmocka_unit_test(test_message_flags_travel_with_the_message),
+        cmocka_unit_test(test_bulk_sizes_round_trip),
+        cmocka_unit_test(test_bulk_abort_and_park),
+        cmocka_unit_test(test_hostile_bulk_packets_are_eproto),
         cmocka_unit_test(test_no_checksum_mode_delivers),
         cmocka_unit_test(test_segment_validation),
     };

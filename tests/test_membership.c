@@ -17,7 +17,7 @@ struct event {
 static struct event next_event(smipc_server *srv)
 {
     struct event e = {.len = sizeof e.data};
-    static char big[1 << 20];
+    static char big[8 << 20]; /* room for stream_forever's message */
     size_t len = sizeof big;
     assert_smipc_ok(smipc_server_recv_event(srv, &e.kind, &e.from, big, &len, 10000));
     e.len = len;
@@ -39,7 +39,7 @@ static int stream_forever(void *arg)
 {
     smipc_client *cli;
     CHILD_OK(smipc_client_connect(&cli, arg, 5000));
-    static char big[1 << 20];
+    static char big[8 << 20];                    /* twice the default bulk area: it has to stream */
     smipc_client_send(cli, big, sizeof big, -1); /* killed in the middle of it */
     return 0;
 }

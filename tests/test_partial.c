@@ -80,6 +80,7 @@ static smipc_server_config small_rings(void)
     cfg.packet_size = PS;
     cfg.ring_packets = COUNT;
     cfg.flags = SMIPC_NO_CHECKSUM;
+    cfg.bulk_size = cfg.bulk_slots = 0; /* messages arrive packet by packet */
     return cfg;
 }
 

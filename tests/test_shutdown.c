@@ -66,6 +66,7 @@ static smipc_server_config small_rings(void)
     smipc_server_config_init(&cfg);
     cfg.packet_size = 1024;
     cfg.ring_packets = 4;
+    cfg.bulk_size = cfg.bulk_slots = 0; /* a large message streams through the ring */
     return cfg;
 }
 

@@ -24,15 +24,17 @@ static const char usage[] =
     "when every wait sleeps, one-way streaming at several sizes (messages/s, GB/s), and\n"
     "many clients against one server (round trips/s, fairness min/max, worst round\n"
     "trip); through smipc and through a pipe pair, a Unix socket pair, ZeroMQ ipc://, a\n"
-    "bare eventfd ping-pong and one shared cache line (the floor). Every figure is the\n"
-    "median of --repeats runs, the peers alternating.\n"
+    "bare eventfd ping-pong and one shared cache line (the floor). Streaming also goes\n"
+    "through smipc's zero-copy calls (loan: written and read in place) and a bare ring of\n"
+    "4 MiB with nothing of smipc (ring: the ceiling). Every figure is the median of\n"
+    "--repeats runs, the peers alternating.\n"
     "  --quick             a short smoke run (0.05 s per run, 1 repeat)\n"
     "  --seconds S         length of each run (default 0.5)\n"
     "  --repeats N         runs per figure (default 5)\n"
     "  --clients LIST      many-to-one client counts (default 1,4,16; at most 64)\n"
     "  --sizes LIST        streaming sizes (default 64,4K,64K,1M)\n"
     "  --only LIST         workloads to run, of rtt,sleep,stream,m2o (default: all)\n"
-    "  --peers LIST        transports to run, of smipc,pipe,unix,zeromq,eventfd,floor\n"
+    "  --peers LIST        transports to run, of smipc,loan,ring,pipe,unix,zeromq,eventfd,floor\n"
     "  --no-checksum       smipc without CRC32C checksums (default: on, as the library)\n"
     "  --packet-size N     smipc packet size (default: the library's, 4096)\n"
     "  --ring-packets N    smipc packets per ring (default: the library's, 64)\n"
@@ -123,8 +125,9 @@ struct figure {
 static struct figure *figures;
 static size_t nfigures, capfigures;
 
-static struct figure *figure(const char *workload, const char *metric, const char *unit,
-                             size_t param, int lower, const char *peer)
+/* The figure, or NULL: never adds one (the table is printed while it is walked). */
+static struct figure *find_figure(const char *workload, const char *metric, size_t param,
+                                  const char *peer)
 {
     for (size_t i = 0; i < nfigures; i++) {
         struct figure *f = &figures[i];
@@ -132,6 +135,15 @@ static struct figure *figure(const char *workload, const char *metric, const cha
             !strcmp(f->peer, peer))
             return f;
     }
+    return NULL;
+}
+
+static struct figure *figure(const char *workload, const char *metric, const char *unit,
+                             size_t param, int lower, const char *peer)
+{
+    struct figure *found = find_figure(workload, metric, param, peer);
+    if (found)
+        return found;
     if (nfigures == capfigures) {
         capfigures = capfigures ? capfigures * 2 : 64;
         figures = realloc(figures, capfigures * sizeof *figures);
@@ -184,6 +196,12 @@ static int wait_until(pid_t pid, double deadline)
 static const char *workload_word(enum workload w)
 {
     return w == W_RTT ? "rtt" : w == W_SLEEP ? "sleep" : w == W_STREAM ? "stream" : "m2o";
+}
+
+/* Whether p runs this workload at this size. */
+static int takes(const struct peer *p, enum workload w, size_t size)
+{
+    return p->supports(w) && (!p->max_size || size <= p->max_size());
 }
 
 static int run_once(const struct peer *p, enum workload w, size_t size, int clients, double seconds)
@@ -288,9 +306,15 @@ static void measure_memcpy(double seconds)
 
 /* ---- reporting ---- */
 
-static const struct peer *all_peers[] = {&peer_smipc, &peer_pipe,    &peer_unix,
-                                         &peer_zmq,   &peer_eventfd, &peer_floor};
+static const struct peer *all_peers[] = {&peer_smipc, &peer_loan, &peer_ring,    &peer_pipe,
+                                         &peer_unix,  &peer_zmq,  &peer_eventfd, &peer_floor};
 #define NPEERS (sizeof all_peers / sizeof all_peers[0])
+
+/* smipc's own columns and the bare ring: never "the best peer" smipc is compared with */
+static int ours_or_bare(const char *name)
+{
+    return !strcmp(name, "floor") || !strcmp(name, "loan") || !strcmp(name, "ring");
+}
 
 /* buf holds at least 24 bytes */
 static const char *size_word(size_t n, char *buf)
@@ -309,7 +333,7 @@ static void print_table(void)
     printf("\n%-40s", "");
     for (size_t k = 0; k < NPEERS; k++)
         printf(" %10s", all_peers[k]->name);
-    printf("   %-14s %s\n", "smipc vs best", "smipc vs floor");
+    printf("   %-14s %s\n", "smipc vs best", "smipc vs floor, memcpy, the bare ring");
     for (size_t i = 0; i < nfigures; i++) {
         struct figure *f = &figures[i];
         if (strcmp(f->peer, "smipc") || !strcmp(f->workload, "memcpy"))
@@ -336,7 +360,7 @@ static void print_table(void)
                 printf(" %10s", "-");
             else
                 printf(" %10.3g", v);
-            if (!isnan(v) && k > 0 && strcmp(all_peers[k]->name, "floor") &&
+            if (!isnan(v) && k > 0 && !ours_or_bare(all_peers[k]->name) &&
                 (isnan(best) || (f->lower_is_better ? v < best : v > best))) {
                 best = v;
                 best_peer = all_peers[k]->name;
@@ -347,18 +371,25 @@ static void print_table(void)
         else
             printf("   %-14s", "");
         if (!strcmp(f->workload, "rtt")) {
-            struct figure *fl = figure("rtt", f->metric, f->unit, f->param, 1, "floor");
+            struct figure *fl = find_figure("rtt", f->metric, f->param, "floor");
             double floor = median(fl);
             if (!isnan(floor) && floor > 0)
                 printf(" %.2fx the floor", mine / floor);
         } else if (!strcmp(f->workload, "stream") && !strcmp(f->metric, "GB/s")) {
-            double m = median(figure("memcpy", "GB/s", "GB/s", 1 << 20, 0, "memcpy"));
+            double m = median(find_figure("memcpy", "GB/s", 1 << 20, "memcpy"));
+            double ring = median(find_figure("stream", "GB/s", f->param, "ring"));
+            double loan = median(find_figure("stream", "GB/s", f->param, "loan"));
             if (!isnan(m) && m > 0)
                 printf(" %.0f%% of memcpy", 100 * mine / m);
+            if (!isnan(ring) && ring > 0) {
+                printf(", %.2fx the ring", mine / ring);
+                if (!isnan(loan))
+                    printf(" (loan %.2fx)", loan / ring);
+            }
         }
         printf("\n");
     }
-    double m = median(figure("memcpy", "GB/s", "GB/s", 1 << 20, 0, "memcpy"));
+    double m = median(find_figure("memcpy", "GB/s", 1 << 20, "memcpy"));
     printf("\nmemcpy of 1 MiB on this machine: %.1f GB/s. Ratios: how many times better smipc "
            "is than the best peer (higher is better).\n",
            m);
@@ -551,7 +582,7 @@ int cmd_bench(int argc, char **argv)
         if (why)
             printf("%s: skipped: %s\n", all_peers[k]->name, why);
         for (int c = 0; usable[k] && c < ncfg; c++)
-            total += all_peers[k]->supports(cfgs[c].w) ? repeats : 0;
+            total += takes(all_peers[k], cfgs[c].w, cfgs[c].size) ? repeats : 0;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     smipc_server_config defaults;
@@ -568,7 +599,7 @@ int cmd_bench(int argc, char **argv)
         for (int c = 0; c < ncfg; c++)
             for (size_t k = 0; k < NPEERS; k++) {
                 const struct peer *p = all_peers[k];
-                if (!usable[k] || !p->supports(cfgs[c].w))
+                if (!usable[k] || !takes(p, cfgs[c].w, cfgs[c].size))
                     continue;
                 char sz[24];
                 fprintf(stderr, "%s[%3d/%d] repeat %d: %s %s%s through %s%s", tty ? "\r" : "",

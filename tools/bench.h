@@ -32,6 +32,8 @@ struct run {
     int fds[BENCH_MAX_CLIENTS][4]; /* per client: descriptors a peer prepared */
     int ready[2];                  /* pipe: the server says it listens */
     struct shared *sh;             /* MAP_SHARED between the processes */
+    void *mem;                     /* a peer's own shared memory (the bare ring) */
+    size_t mem_size;
 };
 
 struct shared {
@@ -54,6 +56,8 @@ struct peer {
     void (*serve)(struct run *r);  /* the server's process */
     void (*client)(struct run *r, int i);
     void (*cleanup)(struct run *r); /* after both sides are done, in the parent */
+    /* NULL, or the largest message the peer can take (larger sizes are skipped) */
+    size_t (*max_size)(void);
 };
 
 /* smipc bench --no-checksum: the smipc peer's server turns checksums off */
@@ -61,6 +65,9 @@ extern int bench_no_checksum;
 extern uint32_t bench_packet_size, bench_ring_packets; /* 0: the library's defaults */
 
 extern const struct peer peer_smipc, peer_pipe, peer_unix, peer_zmq, peer_floor, peer_eventfd;
+/* smipc's zero-copy calls (loan, view), and a bare ring with nothing of smipc (the
+ * ceiling for streaming large messages on this machine) */
+extern const struct peer peer_loan, peer_ring;
 
 /* Shared helpers for the peers. */
 double bench_now(void);

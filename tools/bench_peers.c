@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -573,3 +575,175 @@ static const char *zmq_unavailable(void)
 
 const struct peer peer_zmq = {"zeromq", zmq_unavailable, NULL, NULL, NULL, NULL, NULL};
 #endif
+
+/* ---- smipc's zero-copy calls: the producer writes each message in place (a loan), the
+ * consumer reads it in place (a view); the checksum is still computed and checked ---- */
+
+static size_t loan_max_size(void)
+{
+    smipc_server_config cfg;
+    smipc_server_config_init(&cfg);
+    return cfg.bulk_size; /* what one loan can hold on the defaults */
+}
+
+static int loan_supports(enum workload w)
+{
+    return w == W_STREAM;
+}
+
+static void loan_serve(struct run *r)
+{
+    smipc_server_config cfg;
+    smipc_server_config_init(&cfg);
+    if (bench_no_checksum)
+        cfg.flags |= SMIPC_NO_CHECKSUM;
+    smipc_server *srv;
+    if (smipc_server_open(&srv, r->name, &cfg)) {
+        r->sh->server.failed = 1;
+        bench_say_ready(r);
+        return;
+    }
+    bench_say_ready(r);
+    struct stream_count sc = {0};
+    for (;;) {
+        smipc_client_id from;
+        const void *data;
+        size_t len;
+        if (smipc_server_recv_view(srv, &from, &data, &len, NULL, 10000)) {
+            r->sh->server.failed = 1;
+            break;
+        }
+        int last = stream_take(r, &sc, data);
+        smipc_server_release(srv);
+        if (last)
+            break;
+    }
+    smipc_server_close(srv);
+}
+
+/* The message "made" in place: filled with its first byte (the end marker or not). */
+static int loan_send1(void *arg, const char *buf, size_t n)
+{
+    void *room;
+    if (smipc_client_loan(arg, &room, n, 10000))
+        return 1;
+    memset(room, buf[0], n);
+    return smipc_client_commit(arg, n);
+}
+
+static void loan_run_client(struct run *r, int i)
+{
+    bench_wait_ready(r);
+    smipc_client *cli;
+    if (smipc_client_connect(&cli, r->name, 10000)) {
+        bench_gave_up(r, i);
+        return;
+    }
+    stream_loop(r, loan_send1, cli);
+    smipc_client_close(cli);
+}
+
+const struct peer peer_loan = {"loan",     smipc_unavailable, loan_supports, smipc_prepare,
+                               loan_serve, loan_run_client,   smipc_cleanup, loan_max_size};
+
+/* ---- a bare ring: slots of one message each, a lock word per slot, memcpy in and out,
+ * both sides spinning; no checksums, no checks, no waiting protocol ---- */
+
+#define RING_BYTES ((size_t)4 << 20)
+#define RING_HDR   64 /* the lock word's own line */
+
+struct ring_geometry {
+    size_t slot, slots;
+};
+
+/* 4 MiB of slots just large enough for the message (4 to 64 of them). */
+static struct ring_geometry ring_geometry(size_t size)
+{
+    struct ring_geometry g;
+    g.slot = RING_HDR + ((size + 63) & ~(size_t)63);
+    g.slots = RING_BYTES / g.slot;
+    g.slots = g.slots < 4 ? 4 : g.slots > 64 ? 64 : g.slots;
+    return g;
+}
+
+static _Atomic uint32_t *ring_lock(struct run *r, const struct ring_geometry *g, size_t i)
+{
+    return (_Atomic uint32_t *)(void *)((char *)r->mem + i * g->slot);
+}
+
+static int ring_prepare(struct run *r)
+{
+    struct ring_geometry g = ring_geometry(r->size);
+    r->mem_size = g.slot * g.slots;
+    r->mem = mmap(NULL, r->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (r->mem == MAP_FAILED)
+        return -1;
+    memset(r->mem, 0, r->mem_size);
+    return 0;
+}
+
+static void ring_cleanup(struct run *r)
+{
+    munmap(r->mem, r->mem_size);
+}
+
+static void ring_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void ring_serve(struct run *r)
+{
+    struct ring_geometry g = ring_geometry(r->size);
+    char *out = malloc(r->size ? r->size : 1);
+    struct stream_count sc = {0};
+    bench_say_ready(r);
+    double give_up = bench_now() + r->seconds + 10;
+    for (size_t pos = 0; out; pos = (pos + 1) % g.slots) {
+        _Atomic uint32_t *lock = ring_lock(r, &g, pos);
+        while (atomic_load_explicit(lock, memory_order_acquire) != 1) {
+            ring_relax();
+            if (bench_now() > give_up) { /* the client died */
+                r->sh->server.failed = 1;
+                free(out);
+                return;
+            }
+        }
+        memcpy(out, (char *)lock + RING_HDR, r->size);
+        atomic_store_explicit(lock, 0, memory_order_release);
+        if (stream_take(r, &sc, out))
+            break;
+    }
+    free(out);
+}
+
+struct ring_producer {
+    struct run *r;
+    struct ring_geometry g;
+    size_t pos;
+};
+
+static int ring_send1(void *arg, const char *buf, size_t n)
+{
+    struct ring_producer *p = arg;
+    _Atomic uint32_t *lock = ring_lock(p->r, &p->g, p->pos);
+    while (atomic_load_explicit(lock, memory_order_acquire) != 0)
+        ring_relax();
+    memcpy((char *)lock + RING_HDR, buf, n);
+    atomic_store_explicit(lock, 1, memory_order_release);
+    p->pos = (p->pos + 1) % p->g.slots;
+    return 0;
+}
+
+static void ring_run_client(struct run *r, int i)
+{
+    (void)i;
+    bench_wait_ready(r);
+    struct ring_producer p = {r, ring_geometry(r->size), 0};
+    stream_loop(r, ring_send1, &p);
+}
+
+const struct peer peer_ring = {"ring",     always_available, loan_supports, ring_prepare,
+                               ring_serve, ring_run_client,  ring_cleanup};

@@ -21,6 +21,11 @@ A server opened with events=True also sees clients join and leave::
 
 A client tells a broadcast from a reply with ``cli.recv_msg()`` (smipc.Received(data,
 broadcast)); ``send_obj``/``recv_obj`` send pickled objects between trusted peers.
+
+Zero-copy: ``with cli.loan(n) as buf:`` writes a message in place (a writable memoryview
+in shared memory, sent at the end of the block), and ``with srv.recv_view() as msg:``
+reads one in place (msg.data, a read-only memoryview valid inside the block);
+``numpy.frombuffer`` works on both.
 """
 import sys
 
@@ -36,16 +41,17 @@ if not getattr(sys, "_is_gil_enabled", lambda: True)():
 
 from ._core import BytesLike, Client, Joined, Left, Message, Received, Server
 from ._errors import (BufferTooSmall, Closed, Error, Exists, Full, InvalidArgument,
-                      MessageTooLarge, NoSuchClient, NotFound, OutOfMemory, PermissionDenied,
-                      ProtocolError, SystemCallError, Timeout, strerror)
+                      LoanTooLarge, MessageTooLarge, NoSuchClient, NotFound, OutOfMemory,
+                      PermissionDenied, ProtocolError, SystemCallError, Timeout, strerror)
+from ._zero_copy import Loan, View
 from ._version import __version__
 
 # Shown (repr, tracebacks, pickles) as the package exports them: smipc.NotFound, not
 # smipc._errors.NotFound.
-for _public in (BufferTooSmall, Closed, Error, Exists, Full, InvalidArgument, MessageTooLarge,
-                NoSuchClient, NotFound, OutOfMemory, PermissionDenied, ProtocolError,
-                SystemCallError, Timeout, Client, Joined, Left, Message, Received, Server,
-                strerror):
+for _public in (BufferTooSmall, Closed, Error, Exists, Full, InvalidArgument, LoanTooLarge,
+                MessageTooLarge, NoSuchClient, NotFound, OutOfMemory, PermissionDenied,
+                ProtocolError, SystemCallError, Timeout, Client, Joined, Left, Loan, Message,
+                Received, Server, View, strerror):
     _public.__module__ = "smipc"
 del _public
 
@@ -56,7 +62,8 @@ if _library_version != __version__:
 
 __all__ = [
     "BufferTooSmall", "BytesLike", "Client", "Closed", "Error", "Exists", "Full",
-    "InvalidArgument", "Joined", "Left", "Message", "MessageTooLarge", "NoSuchClient",
+    "InvalidArgument", "Joined", "Left", "Loan", "LoanTooLarge", "Message",
+    "MessageTooLarge", "NoSuchClient",
     "NotFound", "OutOfMemory", "PermissionDenied", "ProtocolError", "Received", "Server",
-    "SystemCallError", "Timeout", "__version__", "strerror",
+    "SystemCallError", "Timeout", "View", "__version__", "strerror",
 ]

@@ -31,6 +31,8 @@ from ._errors import Closed, InvalidArgument, ProtocolError, error_for
 from ._smipc_cffi import ffi, lib
 
 if TYPE_CHECKING:
+    from ._zero_copy import Loan, View
+
     class _Buffer(Protocol):
         """Anything with the buffer protocol (PEP 688), as the type checker sees it."""
 
@@ -598,7 +600,23 @@ _CONFIG_LIMITS = (
     ("packet_size", 64, 1 << 24, "64 to 16777216 bytes (16 MiB)"),
     ("ring_packets", 2, 1 << 16, "2 to 65536"),
     ("max_message_size", 0, 1 << 40, "0 to 1099511627776 bytes (1 TiB)"),
+    ("bulk_size", 0, 64 << 20, "0 (no bulk area) or 4096 to 67108864 bytes (64 MiB), a "
+     "multiple of 4096"),
+    ("bulk_slots", 0, 64, "0 (no bulk area) or 2 to 64"),
 )
+
+
+def _fits_whole(cfg: Any) -> int:
+    """Every message up to this many bytes goes whole or not at all on a connection of
+    config cfg (the library's rule: up to 4 packets through the ring, larger ones in
+    chunks through the bulk area; each chunk takes a packet too); larger ones stream."""
+    packet, ring = int(cfg.packet_size), int(cfg.ring_packets)
+    bulk, slots = int(cfg.bulk_size), int(cfg.bulk_slots)
+    if not slots:
+        return packet * ring
+    if ring < 4:  # some of the messages up to 4 packets stream: no larger one counts
+        return packet * ring
+    return max(4 * packet, min(slots, ring) * bulk)
 
 
 def _config_problem(values: dict) -> str:  # type: ignore[type-arg]
@@ -612,9 +630,14 @@ def _config_problem(values: dict) -> str:  # type: ignore[type-arg]
     if largest // packet >= 2**32 - 1:
         return (f"max_message_size {largest} is more than 2**32 - 2 packets of "
                 f"packet_size {packet}: raise packet_size or lower max_message_size")
-    if 2 * packet * ring > 1 << 30:
+    bulk, slots = values["bulk_size"], values["bulk_slots"]
+    if (bulk == 0) != (slots == 0) or (bulk and (bulk < 4096 or bulk % 4096 or slots < 2)):
+        return (f"bulk_size {bulk} and bulk_slots {slots}: both 0 (no bulk area), or "
+                f"bulk_size a multiple of 4096 from 4096 and bulk_slots from 2")
+    if 2 * (packet * ring + bulk * slots) > 1 << 30:
         return (f"a connection's two rings of ring_packets x packet_size "
-                f"({ring} x {packet} bytes) must fit in 1 GiB together: lower one of them")
+                f"({ring} x {packet} bytes) and two bulk areas of bulk_slots x bulk_size "
+                f"({slots} x {bulk} bytes) must fit in 1 GiB together: lower one of them")
     return "the library refused it"
 
 
@@ -622,7 +645,8 @@ class Server(_Handle):
     """A server owning ``name``; clients connect to it by the same name.
 
     ``Server(name, *, max_clients=64, packet_size=4096, ring_packets=64,
-    max_message_size=64 << 20, checksum=True, allow_any_uid=False, events=False)``
+    max_message_size=64 << 20, bulk_size=1 << 20, bulk_slots=4, checksum=True,
+    allow_any_uid=False, events=False)``
 
     - ``name``: letters, digits, '.', '_' and '-', 1 to 100 characters, a socket in the
       runtime directory ($SMIPC_DIR, else $XDG_RUNTIME_DIR/smipc, else
@@ -631,9 +655,14 @@ class Server(_Handle):
     - ``max_clients``: how many clients may be connected at once (1 to 2**20); one more
       gets smipc.Full.
     - ``packet_size``: bytes per packet of a connection's rings (64 to 16 MiB), and
-      ``ring_packets``: packets per ring, per direction (2 to 65536). A message up to
-      packet_size * ring_packets bytes goes whole or not at all; a larger one streams
-      through the ring.
+      ``ring_packets``: packets per ring, per direction (2 to 65536). Messages up to 4
+      packets go through the ring.
+    - ``bulk_size`` and ``bulk_slots``: larger messages go through a bulk area of
+      bulk_slots chunks of bulk_size bytes per direction (4 KiB to 64 MiB, a multiple of
+      4 KiB; 2 to 64; both 0: none, everything through the ring). Its memory is used only
+      once a connection carries a large message. A message that fits (in the ring, or in
+      the bulk area's chunks) goes whole or not at all; a larger one streams through.
+      A loan (zero-copy send) holds at most bulk_size bytes.
     - ``max_message_size``: the largest message either side may send (up to 1 TiB);
       larger is smipc.MessageTooLarge.
     - ``checksum``: each packet carries a CRC32C that the receiver checks.
@@ -653,7 +682,8 @@ class Server(_Handle):
 
     def __init__(self, name: Union[str, bytes], *, max_clients: int = 64,
                  packet_size: int = 4096, ring_packets: int = 64,
-                 max_message_size: int = 64 << 20, checksum: bool = True,
+                 max_message_size: int = 64 << 20, bulk_size: int = 1 << 20,
+                 bulk_slots: int = 4, checksum: bool = True,
                  allow_any_uid: bool = False, events: bool = False) -> None:
         """Opens the server (see the class's help for every keyword)."""
         super().__init__()
@@ -661,7 +691,8 @@ class Server(_Handle):
         self._events = bool(events)
         self._any_uid = bool(allow_any_uid)
         values = {"max_clients": max_clients, "packet_size": packet_size,
-                  "ring_packets": ring_packets, "max_message_size": max_message_size}
+                  "ring_packets": ring_packets, "max_message_size": max_message_size,
+                  "bulk_size": bulk_size, "bulk_slots": bulk_slots}
         cfg = ffi.new("smipc_server_config *")
         lib.smipc_server_config_init(cfg)
         try:
@@ -669,6 +700,8 @@ class Server(_Handle):
             cfg.packet_size = packet_size
             cfg.ring_packets = ring_packets
             cfg.max_message_size = max_message_size
+            cfg.bulk_size = bulk_size
+            cfg.bulk_slots = bulk_slots
         except (OverflowError, TypeError):
             raise self._bad_config(values) from None
         cfg.flags = (0 if checksum else lib.SMIPC_NO_CHECKSUM) | (
@@ -943,10 +976,32 @@ class Server(_Handle):
         msg = self.recv(timeout)
         return msg.client, pickle.loads(msg.data)
 
+    def recv_view(self, timeout: Optional[float] = None) -> "View":
+        """Zero-copy receive: the next message read in place, as a context manager::
+
+            with srv.recv_view(timeout=1) as msg:    # msg.client, msg.data
+                arr = numpy.frombuffer(msg.data, numpy.float32)
+
+        msg.data is a read-only memoryview of the message in shared memory (its checksum
+        already verified), valid inside the block: at its end the sender may reuse that
+        memory and msg.data is released (touching it raises ValueError). Arrays made from
+        it inside the block never crash, but may change once it is left: copy what you
+        keep. Other receives on this server wait until the block ends. A message that
+        is not in one piece in shared memory (a few packets, or larger than bulk_size)
+        comes as a copy. Raises as recv() does."""
+        return _zero_copy.recv_view(self, timeout, True)
+
+    def loan(self, client: int, n: int, timeout: Optional[float] = None) -> "Loan":
+        """Zero-copy send to one client: ``with srv.loan(client, n) as buf:`` gives a
+        writable memoryview of n bytes in shared memory, sent as one message when the
+        block ends (given back unsent if it raises). n is at most bulk_size
+        (smipc.LoanTooLarge beyond: use send). The timeout bounds the wait for room
+        (Timeout); other sends to that client wait until the block ends."""
+        return _zero_copy.loan(self, n, timeout, client)
+
     def _ring_bytes(self) -> int:
-        """How large a message fits in a connection's ring at once (larger ones stream)."""
-        cfg = self._config(lib.smipc_server_config_of)
-        return int(cfg.packet_size) * int(cfg.ring_packets)
+        """How large a message fits at once (larger ones stream)."""
+        return _fits_whole(self._config(lib.smipc_server_config_of))
 
     def fileno(self) -> int:
         """A descriptor that select()/poll()/asyncio report readable when recv would
@@ -1181,10 +1236,26 @@ class Client(_Handle):
         there unless you own the path."""
         return pickle.loads(self.recv(timeout))
 
+    def recv_view(self, timeout: Optional[float] = None) -> "View":
+        """Zero-copy receive: the next message from the server read in place, as a
+        context manager: ``with cli.recv_view() as msg:`` (msg.data, a read-only
+        memoryview valid inside the block; msg.broadcast). See Server.recv_view."""
+        return _zero_copy.recv_view(self, timeout, False)
+
+    def loan(self, n: int, timeout: Optional[float] = None) -> "Loan":
+        """Zero-copy send: ``with cli.loan(n) as buf:`` gives a writable memoryview of n
+        bytes inside shared memory; write the message there (``buf[:] = data``, or
+        ``numpy.frombuffer(buf, dtype)[:] = array``) and it is sent, whole, when the
+        block ends (given back unsent when the block raises). buf is released at the end
+        (touching it afterwards raises ValueError). n is at most the connection's
+        bulk_size (1 MiB by default; smipc.LoanTooLarge beyond: use send). The timeout
+        bounds the wait for room (Timeout); other sends on this client wait until the
+        block ends."""
+        return _zero_copy.loan(self, n, timeout, None)
+
     def _ring_bytes(self) -> int:
-        """How large a message fits in the ring at once (larger ones stream)."""
-        cfg = self._config(lib.smipc_client_config_of)
-        return int(cfg.packet_size) * int(cfg.ring_packets)
+        """How large a message fits at once (larger ones stream)."""
+        return _fits_whole(self._config(lib.smipc_client_config_of))
 
     def fileno(self) -> int:
         """A descriptor that select()/poll()/asyncio report readable when recv would
@@ -1208,3 +1279,6 @@ class Client(_Handle):
 
     def __repr__(self) -> str:
         return f"<smipc.Client {self.name!r} id={self.id}{' closed' if self.closed else ''}>"
+
+
+from . import _zero_copy  # noqa: E402  (it uses the helpers above)

@@ -75,6 +75,11 @@ class SystemCallError(Error, OSError):
     """An operating-system call failed; ``errno`` says which error."""
 
 
+class LoanTooLarge(Error, ValueError):
+    """A loan larger than the connection lends in one piece (its bulk_size, 1 MiB by
+    default): send the message with send(), or open the server with a larger bulk_size."""
+
+
 _BY_STATUS: Dict[int, Type[Error]] = {
     lib.SMIPC_ETIMEDOUT: Timeout,
     lib.SMIPC_EINVAL: InvalidArgument,
@@ -89,6 +94,7 @@ _BY_STATUS: Dict[int, Type[Error]] = {
     lib.SMIPC_EPROTO: ProtocolError,
     lib.SMIPC_EACCES: PermissionDenied,
     lib.SMIPC_ESYS: SystemCallError,
+    lib.SMIPC_ELOANSIZE: LoanTooLarge,
 }
 
 

@@ -11,7 +11,8 @@ import smipc
 import smipc.aio
 from peers import send_pending_at_exit
 
-SMALL = {"packet_size": 64, "ring_packets": 4}  # rings of 4 messages of 64 bytes
+SMALL = {"packet_size": 64, "ring_packets": 4,  # no bulk area: large ones stream
+         "bulk_size": 0, "bulk_slots": 0}  # rings of 4 messages of 64 bytes
 
 
 def run(coro):

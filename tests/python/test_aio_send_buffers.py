@@ -8,7 +8,8 @@ import pytest
 import smipc
 import smipc.aio
 
-SMALL = {"packet_size": 64, "ring_packets": 4}  # 256 bytes fit in a ring at once
+SMALL = {"packet_size": 64, "ring_packets": 4,  # no bulk area: large ones stream
+         "bulk_size": 0, "bulk_slots": 0}  # 256 bytes fit in a ring at once
 
 
 def run(coro):

@@ -13,7 +13,8 @@ import smipc.aio
 from peers import payload
 from programs import smipc_command
 
-SMALL = {"packet_size": 64, "ring_packets": 4}
+SMALL = {"packet_size": 64, "ring_packets": 4,  # no bulk area: large ones stream
+         "bulk_size": 0, "bulk_slots": 0}
 
 
 def run(coro):

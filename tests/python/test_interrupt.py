@@ -17,14 +17,14 @@ import pytest
 
 import smipc
 
-SMALL = dict(packet_size=64, ring_packets=2)  # a ring of 128 bytes: easy to fill
+SMALL = dict(packet_size=64, ring_packets=2, bulk_size=0, bulk_slots=0)  # 128 bytes of ring
 BOUND = 5.0  # seconds a signalled call may take to stop (it is ~0.05 s)
 
 PRELUDE = textwrap.dedent("""
     import os, signal, sys
     import smipc
     NAME = sys.argv[1]
-    SMALL = dict(packet_size=64, ring_packets=2)
+    SMALL = dict(packet_size=64, ring_packets=2, bulk_size=0, bulk_slots=0)
     def ready():
         print("ready", flush=True)
     def fill(send):

@@ -1,0 +1,253 @@
+"""Zero-copy: a loan is room for a message inside the connection's shared memory, written
+in place and sent when its block ends; a view is a received message read in place.
+
+    with cli.loan(len(frame)) as buf:          # a writable memoryview in the ring
+        buf[:] = frame                         # or numpy.frombuffer(buf, ...)[:] = array
+    with srv.recv_view(timeout=1) as msg:      # msg.client; msg.data: read-only memoryview
+        total = numpy.frombuffer(msg.data, numpy.float32).sum()
+
+The memoryview is the shared memory itself, valid inside the block: at its end a loan is
+sent (or, when the block raised, given back unsent) and a view is released for the
+sender to reuse, and the memoryview is released too, so touching it afterwards raises
+ValueError. Objects made from it inside the block (numpy arrays, slices) hold on to the
+memory: the handle's shared memory stays mapped until the last of them is gone, even
+after close(), so they never crash; but what they show may change once the block is
+left (the sender writes there again): copy what you keep (bytes(msg.data), arr.copy()).
+Between a loan and its end, other sends on the handle wait (between a view and its end,
+other receives).
+
+A loan is one packet or one chunk of the bulk area: at most bulk_size bytes (1 MiB by
+default; more is smipc.LoanTooLarge, a ValueError: send it with send(), or open the
+server with a larger bulk_size). A view is in place when the message is in one piece
+(any message from a loan, or one up to packet_size or between 4 packets and bulk_size),
+else a private copy; its checksum is verified before it is shown.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from ._smipc_cffi import ffi, lib
+
+if TYPE_CHECKING:
+    from ._core import _Handle
+
+
+def _keep(handle: "_Handle", token: object, ptr: Any, n: int, readonly: bool,
+          pin: Any = None) -> memoryview:
+    """A memoryview of n bytes at ptr whose last reference lets the handle go (token),
+    and the server's pin on the memory (a view's memory belongs to its connection)."""
+    def done(_: Any) -> None:
+        if pin is not None:
+            lib.smipc_server_unpin(pin)
+        handle._leave(token)
+    keeper = ffi.gc(ffi.cast("char *", ptr), done)
+    view = memoryview(ffi.buffer(keeper, n))
+    return view.toreadonly() if readonly else view
+
+
+def _release(view: Optional[memoryview]) -> None:
+    if view is not None:
+        try:
+            view.release()
+        except BufferError:  # numpy arrays made from it: they keep the memory (see above)
+            pass
+
+
+class Loan:
+    """What cli.loan(n) / srv.loan(client, n) return: a context manager whose value is a
+    writable memoryview of n bytes in shared memory, sent as one message when the block
+    ends without an exception (given back unsent when it raises)."""
+
+    __slots__ = ("_handle", "_n", "_start", "_commit", "_cancel", "_view", "_open")
+
+    def __init__(self, handle: "_Handle", n: int, start: Callable[[Any], None],
+                 commit: Callable[[int], int], cancel: Callable[[], int]) -> None:
+        """Made by cli.loan / srv.loan; the room is taken when the block begins."""
+        self._handle = handle
+        self._n = n
+        self._start = start  # (void ** out) -> None, raising; waits for room
+        self._commit = commit
+        self._cancel = cancel
+        self._view: Optional[memoryview] = None
+        self._open = False
+
+    def __enter__(self) -> memoryview:
+        if self._open or self._view is not None:
+            raise RuntimeError("a Loan is entered once")
+        handle = self._handle
+        token = object()
+        calls = handle._calls
+        out = ffi.new("void **")
+        counted = False
+        try:
+            calls.append(token)
+            counted = True
+            if calls[0] is not _OPEN:
+                raise handle._closed()
+            self._start(out)
+            self._open = True
+            self._view = _keep(handle, token, out[0], self._n, False)
+            counted = False  # the memoryview's last reference lets go of it now
+        finally:
+            if counted:
+                handle._leave(token)
+        return self._view
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        _release(self._view)
+        if not self._open:
+            return
+        self._open = False
+        if exc_type is not None:
+            self._cancel()
+            return
+        rc = self._commit(self._n)
+        if rc:
+            raise self._handle._error(rc)
+
+
+class View:
+    """What srv.recv_view() / cli.recv_view() return: a received message read in place,
+    as a context manager (its value is the View itself): .data is a read-only memoryview
+    of the message, .client the sender (a server's view), .broadcast whether it was a
+    broadcast (a client's view). Released at the end of the block, or by release()."""
+
+    __slots__ = ("client", "data", "broadcast", "_release_c")
+
+    def __init__(self, client: int, data: memoryview, broadcast: bool,
+                 release: Callable[[], int]) -> None:
+        """Made by recv_view, which has received the message already."""
+        self.client = client
+        self.data = data
+        self.broadcast = broadcast
+        self._release_c: Optional[Callable[[], int]] = release
+
+    def release(self) -> None:
+        """Lets the sender reuse the memory (and other receives go on); the memoryview
+        is released. Twice is fine."""
+        release, self._release_c = self._release_c, None
+        _release(self.data)
+        if release is not None:
+            release()
+
+    def __enter__(self) -> "View":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def __del__(self) -> None:  # a view never released holds up the handle's receives
+        try:
+            self.release()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+    def __repr__(self) -> str:
+        state = "released" if self._release_c is None else f"{len(self.data)} bytes"
+        return f"<smipc.View client={self.client} {state}>"
+
+
+def _waiting(handle: "_Handle", call: Callable[[int], int], ms: int,
+             deadline: Optional[float]) -> int:
+    """call(timeout_ms) as a blocking call of the handle makes it: in slices in the main
+    thread, so that a signal handler runs (a loan or a view that times out leaves nothing
+    behind)."""
+    first = _first(ms)
+    rc = call(first)
+    if rc == lib.SMIPC_ETIMEDOUT and first != ms:
+        rc = _more_slices(call, rc, deadline)
+    return rc
+
+
+def _viewed(handle: "_Handle", token: object, client: int, datap: Any, n: int, flags: int,
+            release: Callable[[], int], pin: Any) -> View:
+    if flags & lib.SMIPC_MSG_COPY:
+        # in pieces in shared memory: the library's copy is reused by the next view, so a
+        # memoryview of it could outlive its contents; ours is a bytes of its own
+        data = memoryview(bytes(ffi.buffer(datap[0], n)))
+        release()
+        handle._leave(token)
+        return View(client, data, bool(flags & lib.SMIPC_MSG_BROADCAST), lambda: 0)
+    return View(client, _keep(handle, token, datap[0], n, True, pin),
+                bool(flags & lib.SMIPC_MSG_BROADCAST), release)
+
+
+def recv_view(handle: "_Handle", timeout: Optional[float], server: bool) -> View:
+    """Server.recv_view / Client.recv_view."""
+    ms = -1 if timeout is None else _timeout_ms(timeout)
+    deadline = _start(timeout)
+    calls = handle._calls
+    token = object()
+    counted = False
+    try:
+        calls.append(token)
+        counted = True
+        if calls[0] is not _OPEN:
+            raise handle._closed()
+        h = handle._h
+        datap, lenp = ffi.new("void **"), ffi.new("size_t *")
+        flagsp, frm = ffi.new("uint32_t *"), ffi.new("smipc_client_id *")
+        if server:
+            rc = _waiting(handle, lambda t: int(lib.smipc_server_recv_view(
+                h, frm, datap, lenp, flagsp, t)), ms, deadline)
+        else:
+            rc = _waiting(handle, lambda t: int(lib.smipc_client_recv_view(
+                h, datap, lenp, flagsp, t)), ms, deadline)
+        if rc:
+            recv_error: Any = getattr(handle, "_recv_error")  # the Server's takes frm
+            raise recv_error(rc, frm, timeout) if server else recv_error(rc, timeout)
+        release = ((lambda: int(lib.smipc_server_release(h))) if server
+                   else (lambda: int(lib.smipc_client_release(h))))
+        client = int(frm[0]) if server else int(lib.smipc_client_id_of(h))
+        pin = None
+        if server and not flagsp[0] & lib.SMIPC_MSG_COPY:
+            # the memory is the client's connection's: kept mapped while Python holds it
+            pinp = ffi.new("void **")
+            if lib.smipc_server_pin(h, pinp) == 0:
+                pin = pinp[0]
+        view = _viewed(handle, token, client, datap, int(lenp[0]), int(flagsp[0]), release,
+                       pin)
+        counted = False  # the view's memory holds it now (or _viewed let it go)
+        return view
+    finally:
+        if counted:
+            handle._leave(token)
+
+
+def loan(handle: "_Handle", n: int, timeout: Optional[float], to: Optional[int]) -> Loan:
+    """Client.loan (to None) / Server.loan(to, ...)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise TypeError(f"a loan's size is a number of bytes (an int >= 0), not {n!r}")
+    ms = -1 if timeout is None else _timeout_ms(timeout)
+
+    def start(out: Any) -> None:
+        h = handle._h
+        deadline = _start(timeout)
+        if to is None:
+            rc = _waiting(handle, lambda t: int(lib.smipc_client_loan(h, out, n, t)), ms,
+                          deadline)
+        else:
+            rc = _waiting(handle, lambda t: int(lib.smipc_server_loan(h, to, out, n, t)), ms,
+                          deadline)
+        if rc == lib.SMIPC_ETIMEDOUT:
+            raise _timed_out(f"no room to lend {n} bytes {_within(timeout)}")
+        if rc:
+            raise handle._error(rc, f"a loan of {n} bytes")
+
+    if to is None:
+        def commit(k: int) -> int:
+            return int(lib.smipc_client_commit(handle._h, k))
+
+        def cancel() -> int:
+            return int(lib.smipc_client_cancel_loan(handle._h))
+    else:
+        def commit(k: int) -> int:
+            return int(lib.smipc_server_commit(handle._h, to, k))
+
+        def cancel() -> int:
+            return int(lib.smipc_server_cancel_loan(handle._h, to))
+    return Loan(handle, n, start, commit, cancel)
+
+
+from ._core import (_OPEN, _first, _more_slices, _start, _timed_out,  # noqa: E402
+                    _timeout_ms, _within)
