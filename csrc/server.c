@@ -940,12 +940,17 @@ static void tally_add(struct tally *t, int rc)
  * must not be counted: ask the kernel (one poll per client; broadcast is not the
  * per-message hot path). */
 static size_t broadcast_pass(struct smipc_conn **snap, size_t n, const void *buf, size_t len,
-                             struct tally *t)
+                             struct tally *t, struct smipc_lazy_deadline *deadline)
 {
     size_t owed = 0;
     for (size_t i = 0; i < n; i++) {
         struct smipc_conn *c = snap[i];
-        int rc = peer_alive(c) ? broadcast_try(c, buf, len) : SMIPC_ECLOSED;
+        /* A message of a bulk area's size takes a while to copy to each of many clients:
+         * with a timeout, those not reached in time are not (with 0, all are tried). */
+        int late = deadline->timeout_ms > 0 && smipc_now_ns() >= smipc_deadline_now(deadline);
+        int rc = late            ? SMIPC_ETIMEDOUT
+                 : peer_alive(c) ? broadcast_try(c, buf, len)
+                                 : SMIPC_ECLOSED;
         if (rc == SMIPC_AGAIN) {
             snap[owed++] = c;
             continue;
@@ -991,14 +996,17 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
         return SMIPC_ENOMEM;
     }
     struct tally t = {0, SMIPC_OK};
-    size_t owed = broadcast_pass(snap, n, buf, len, &t);
+    size_t owed = broadcast_pass(snap, n, buf, len, &t, &deadline);
     /* every ring of a server has its limits (snap[0] may be freed by now) */
     int fits = smipc_link_fits_whole(&srv->params, len);
     while (owed) {
         int64_t until = smipc_deadline_now(&deadline);
         if (!fits) { /* streams: one after another, each until the deadline */
             for (size_t i = 0; i < owed; i++) {
-                tally_add(&t, cancelled(srv, gen)
+                /* once the time is up, no more: a send would still copy all the room a
+                 * client has (a bulk area: megabytes) before it found it must wait */
+                int late = timeout_ms >= 0 && smipc_now_ns() >= smipc_deadline_now(&deadline);
+                tally_add(&t, late || cancelled(srv, gen)
                                   ? SMIPC_ETIMEDOUT
                                   : send_one(snap[i], buf, len, &deadline, SMIPC_MSG_BROADCAST));
                 smipc_conn_unref(snap[i]);
@@ -1014,7 +1022,7 @@ SMIPC_EXPORT int smipc_server_broadcast(smipc_server *srv, const void *buf, size
                 smipc_conn_unref(snap[--owed]);
             break;
         }
-        owed = broadcast_pass(snap, owed, buf, len, &t);
+        owed = broadcast_pass(snap, owed, buf, len, &t, &deadline);
     }
     free(snap);
     free(pfd);
