@@ -1,5 +1,7 @@
 """The same workloads as `smipc bench`, from Python: smipc against multiprocessing.Pipe,
 multiprocessing.Queue, socket.socketpair, pyzmq (ipc://) and iceoryx2, in one run.
+Streaming also goes through smipc's zero-copy calls ("smipc loan": the sender writes each
+message into a loan, the receiver reads it from a view).
 
 Each figure is the median of --repeats runs, the peers alternating. A peer whose package
 is missing or fails to start is skipped with the reason.
@@ -111,6 +113,29 @@ def smipc_client(name, workload, size, seconds, index, ready, out):
                 cli.send(msg)
                 cli.recv()
             rtt_client(rt, seconds, out, index, lambda: cli.send(BYE))
+
+
+# ---- smipc's zero-copy calls ----
+
+def loan_server(name, workload, clients, size, ready, out):
+    import smipc
+    with smipc.Server(name, max_message_size=max(size, 64 << 20)) as srv:
+        ready.set()
+
+        def recv():
+            with srv.recv_view() as msg:
+                return bytes(msg.data[:1])  # the end marker or not; the rest is read in place
+        stream_receiver(recv, out)
+
+
+def loan_client(name, workload, size, seconds, index, ready, out):
+    import smipc
+    ready.wait()
+    with smipc.Client(name, timeout=10) as cli:
+        def send(msg):
+            with cli.loan(len(msg)) as buf:
+                buf[:] = msg
+        stream_sender(send, size, seconds)
 
 
 # ---- multiprocessing.Pipe ----
@@ -315,7 +340,7 @@ def available(peer):
             import zmq  # noqa: F401
         elif peer == "iceoryx2":
             import iceoryx2  # noqa: F401
-        elif peer == "smipc":
+        elif peer in ("smipc", "smipc loan"):
             import smipc  # noqa: F401
     except Exception as e:  # any import failure: skip, and say why
         return f"{type(e).__name__}: {e}"
@@ -323,6 +348,8 @@ def available(peer):
 
 
 def supports(peer, workload):
+    if peer == "smipc loan":
+        return workload == "stream"
     return peer != "iceoryx2" or workload == "rtt"
 
 
@@ -336,6 +363,10 @@ def run_once(peer, workload, size, clients, seconds):
         server = (smipc_server, (name, workload, clients, size, ready, out))
         args_clients = [(smipc_client, (name, workload, size, seconds, i, ready, out))
                         for i in range(clients)]
+    elif peer == "smipc loan":
+        name = f"pybench-{tag}"
+        server = (loan_server, (name, workload, clients, size, ready, out))
+        args_clients = [(loan_client, (name, workload, size, seconds, 0, ready, out))]
     elif peer == "mp.Pipe":
         pairs = [CTX.Pipe() for _ in range(clients)]
         server = (pipe_server, ([a for a, _ in pairs], workload, clients, size, ready, out))
@@ -388,7 +419,7 @@ def with_barriers(start, stop, fn, args):
     fn(*args)
 
 
-PEERS = ["smipc", "mp.Pipe", "mp.Queue", "socketpair", "pyzmq", "iceoryx2"]
+PEERS = ["smipc", "smipc loan", "mp.Pipe", "mp.Queue", "socketpair", "pyzmq", "iceoryx2"]
 
 
 def main():
@@ -457,7 +488,7 @@ def main():
         line = f"{workload} {param} {unit} {metric}"
         cells = "".join(f"{med[p]:>11.3g}" if p in med else f"{'-':>11}" for p in PEERS)
         lower = metric.endswith("(us)") or metric.endswith("(ms)")
-        others = {p: v for p, v in med.items() if p != "smipc"}
+        others = {p: v for p, v in med.items() if not p.startswith("smipc")}
         ratio = ""
         if "smipc" in med and others and "fairness" not in metric:
             best = min(others, key=others.get) if lower else max(others, key=others.get)
