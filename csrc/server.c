@@ -709,6 +709,18 @@ SMIPC_EXPORT int smipc_server_recv_event(smipc_server *srv, int *kind, smipc_cli
 
 /* ---- sending ---- */
 
+/* The connected client `to`, referenced (the caller unrefs it), or NULL. */
+static struct smipc_conn *conn_get(smipc_server *srv, smipc_client_id to)
+{
+    pthread_mutex_lock(&srv->lock);
+    long i = smipc_conn_find(srv, to);
+    struct smipc_conn *c = i >= 0 ? srv->conns[i] : NULL;
+    if (c)
+        smipc_conn_ref(c);
+    pthread_mutex_unlock(&srv->lock);
+    return c;
+}
+
 static int send_one(struct smipc_conn *c, const void *buf, size_t len,
                     struct smipc_lazy_deadline *deadline, uint32_t flags)
 {
@@ -741,12 +753,7 @@ SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const 
     if (len > srv->params.max_message_size)
         return SMIPC_EMSGSIZE;
     struct smipc_lazy_deadline deadline = {timeout_ms, 0};
-    pthread_mutex_lock(&srv->lock);
-    long i = smipc_conn_find(srv, to);
-    struct smipc_conn *c = i >= 0 ? srv->conns[i] : NULL;
-    if (c)
-        smipc_conn_ref(c);
-    pthread_mutex_unlock(&srv->lock);
+    struct smipc_conn *c = conn_get(srv, to);
     if (!c)
         return SMIPC_ENOCLIENT;
     rc = send_one(c, buf, len, &deadline, 0);
@@ -765,12 +772,7 @@ SMIPC_EXPORT int smipc_server_loan(smipc_server *srv, smipc_client_id to, void *
     if (rc)
         return rc;
     struct smipc_lazy_deadline deadline = {timeout_ms, 0};
-    pthread_mutex_lock(&srv->lock);
-    long i = smipc_conn_find(srv, to);
-    struct smipc_conn *c = i >= 0 ? srv->conns[i] : NULL;
-    if (c)
-        smipc_conn_ref(c);
-    pthread_mutex_unlock(&srv->lock);
+    struct smipc_conn *c = conn_get(srv, to);
     if (!c)
         return SMIPC_ENOCLIENT;
     uint32_t gen = atomic_load_explicit(&c->link.cancel_gen, memory_order_relaxed);
@@ -794,33 +796,28 @@ SMIPC_EXPORT int smipc_server_loan(smipc_server *srv, smipc_client_id to, void *
     return SMIPC_OK;
 }
 
-/* Takes the connection with a loan out to `to` off the list (NULL if none). */
-static struct smipc_conn *take_loan(smipc_server *srv, smipc_client_id to)
+/* Takes the connection with a loan out to `to` off the list (NULL if none), unless the
+ * loan is shorter than n: then it stays there, and *too_long says so. */
+static struct smipc_conn *take_loan(smipc_server *srv, smipc_client_id to, size_t n, int *too_long)
 {
     pthread_mutex_lock(&srv->lock);
     struct smipc_conn **p = &srv->loans;
     while (*p && (*p)->id != to)
         p = &(*p)->next_loan;
     struct smipc_conn *c = *p;
-    if (c)
+    *too_long = c && n > c->link.loan_len;
+    if (c && !*too_long)
         *p = c->next_loan;
     pthread_mutex_unlock(&srv->lock);
-    return c;
+    return *too_long ? NULL : c;
 }
 
 SMIPC_EXPORT int smipc_server_commit(smipc_server *srv, smipc_client_id to, size_t n)
 {
-    if (!srv)
-        return SMIPC_EINVAL;
-    pthread_mutex_lock(&srv->lock);
-    struct smipc_conn *c = srv->loans;
-    while (c && c->id != to)
-        c = c->next_loan;
-    int too_long = c && n > c->link.loan_len;
-    pthread_mutex_unlock(&srv->lock);
-    if (!c || too_long)
+    int too_long;
+    struct smipc_conn *c = srv ? take_loan(srv, to, n, &too_long) : NULL;
+    if (!c)
         return SMIPC_EINVAL; /* no loan; or more than it: the loan stays */
-    c = take_loan(srv, to);
     int rc = usable(srv) ? SMIPC_ECLOSED : smipc_link_commit(&c->link, n);
     smipc_link_cancel_loan(&c->link);
     smipc_call_unlock(&c->send_lock);
@@ -830,7 +827,8 @@ SMIPC_EXPORT int smipc_server_commit(smipc_server *srv, smipc_client_id to, size
 
 SMIPC_EXPORT int smipc_server_cancel_loan(smipc_server *srv, smipc_client_id to)
 {
-    struct smipc_conn *c = srv ? take_loan(srv, to) : NULL;
+    int too_long;
+    struct smipc_conn *c = srv ? take_loan(srv, to, 0, &too_long) : NULL;
     if (!c)
         return SMIPC_EINVAL;
     smipc_link_cancel_loan(&c->link);
