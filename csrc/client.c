@@ -383,6 +383,11 @@ static int recv_locked(smipc_client *cli, void *buf, size_t *len,
         if (rc != SMIPC_AGAIN)
             return rc;
         rc = smipc_link_wait_rx(l, smipc_deadline_now(deadline));
+        /* a message still arriving does not hold the call past its timeout: what came is
+         * parked, and the next receive goes on with it */
+        if (rc == SMIPC_OK && l->part.active && deadline->timeout_ms > 0 &&
+            smipc_now_ns() >= deadline->at)
+            rc = SMIPC_ETIMEDOUT;
         if (rc == SMIPC_OK)
             continue;
         if (rc == SMIPC_ETIMEDOUT) {
