@@ -1,6 +1,6 @@
 """The README's Java and Go examples run as written: the code blocks of "Using it from
 Java" (or Go) are written out, built the way a user builds them, and run, a server and a
-client in two processes.
+client in two processes; then the server again with the third block, the zero-copy client.
 
     check_readme.py java README BUILD PREFIX DATADIR LIBDIR JAVAC JAVA MESON
         installs the build into a scratch DESTDIR (ninja install) and builds and runs the
@@ -50,10 +50,11 @@ def run_pair(server_cmd, client_cmd, env):
 
 
 def java(readme, build, prefix, datadir, libdir, javac, java_prog, meson):
-    server, client = blocks(readme, "## Using it from Java", "java")[:2]
+    server, client, zero_copy = blocks(readme, "## Using it from Java", "java")[:3]
     here = os.path.dirname(os.path.abspath(__file__))
     same_as(server, os.path.join(here, "java", "examples", "EchoServer.java"))
     same_as(client, os.path.join(here, "java", "examples", "EchoClient.java"))
+    same_as(zero_copy, os.path.join(here, "java", "examples", "ZeroCopyClient.java"))
     with tempfile.TemporaryDirectory() as tmp:
         dest = os.path.join(tmp, "dest")
         subprocess.run([meson, "install", "--no-rebuild", "--quiet", "-C", build,
@@ -64,27 +65,32 @@ def java(readme, build, prefix, datadir, libdir, javac, java_prog, meson):
         jni = os.path.join(root, libdir, "jni")
         if not os.path.exists(os.path.join(jni, "libsmipc_java.so")):
             sys.exit(f"ninja install put no libsmipc_java.so in {jni}")
-        for name, code in (("EchoServer", server), ("EchoClient", client)):
+        programs = (("EchoServer", server), ("EchoClient", client),
+                    ("ZeroCopyClient", zero_copy))
+        for name, code in programs:
             with open(os.path.join(tmp, name + ".java"), "w") as f:
                 f.write(code)
-        subprocess.run([javac, "-cp", jar, "-d", tmp, os.path.join(tmp, "EchoServer.java"),
-                        os.path.join(tmp, "EchoClient.java")], check=True, timeout=TIMEOUT)
+        subprocess.run([javac, "-cp", jar, "-d", tmp] +
+                       [os.path.join(tmp, name + ".java") for name, _ in programs],
+                       check=True, timeout=TIMEOUT)
         # the installed libsmipc, not the build's: LD_LIBRARY_PATH stands in for ldconfig
         env = dict(os.environ, SMIPC_DIR=tmp, LD_LIBRARY_PATH=os.path.join(root, libdir))
         run = [java_prog, "-Djava.library.path=" + jni, "-cp", jar + ":" + tmp]
         run_pair(run + ["EchoServer"], run + ["EchoClient"], env)
+        run_pair(run + ["EchoServer"], run + ["ZeroCopyClient"], env)
 
 
 def go(readme, build, source, go_tool, go_prog):
-    server, client = blocks(readme, "## Using it from Go", "go")[:2]
+    server, client, zero_copy = blocks(readme, "## Using it from Go", "go")[:3]
     examples = os.path.join(source, "bindings", "go", "examples")
     same_as(server, os.path.join(examples, "echo_server", "main.go"))
     same_as(client, os.path.join(examples, "echo_client", "main.go"))
+    same_as(zero_copy, os.path.join(examples, "zero_copy_client", "main.go"))
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "go.mod"), "w") as f:
             f.write("module readme\n\ngo 1.19\n\nrequire smipc.org/smipc v0.0.0\n\n"
                     f"replace smipc.org/smipc => {source}/bindings/go\n")
-        for name, code in (("server", server), ("client", client)):
+        for name, code in (("server", server), ("client", client), ("zero_copy", zero_copy)):
             os.mkdir(os.path.join(tmp, name))
             with open(os.path.join(tmp, name, "main.go"), "w") as f:
                 f.write(code)
@@ -93,6 +99,7 @@ def go(readme, build, source, go_tool, go_prog):
                            timeout=TIMEOUT * 3, env=dict(os.environ, GO_MODULE_DIR=tmp))
         env = dict(os.environ, SMIPC_DIR=tmp, LD_LIBRARY_PATH=os.path.join(build, "csrc"))
         run_pair([os.path.join(tmp, "server.bin")], [os.path.join(tmp, "client.bin")], env)
+        run_pair([os.path.join(tmp, "server.bin")], [os.path.join(tmp, "zero_copy.bin")], env)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,25 @@
 %{
 #include <stdlib.h>
 #include <smipc.h>
+
+/* Zero-copy memory (a loan's room, a view's message) as one value: each language's "out"
+   typemap below turns it into its own type, over the memory itself (no copy). */
+typedef struct smipc_span {
+    void *p; /* NULL on failure */
+    size_t n;
+} smipc_span;
+
+/* An empty message or loan has memory too (one static byte): only a failure is empty. */
+static unsigned char smipc_span_empty[1];
+
+static smipc_span smipc_span_of(int status, void *p, size_t n) {
+    smipc_span s = {NULL, 0};
+    if (status == SMIPC_OK) {
+        s.p = p ? p : smipc_span_empty;
+        s.n = n;
+    }
+    return s;
+}
 %}
 
 %include <stdint.i>
@@ -45,7 +64,7 @@
 
 /* Outputs through pointers: a one-element array the caller passes. */
 %apply long long *OUTPUT { smipc_client_id *from, size_t *delivered, size_t *count, int *status,
-                           int *kind, uint32_t *flags };
+                           int *kind, uint32_t *flags, uint64_t *pin };
 /* in: the buffer's capacity; out: the message's length (or, SMIPC_ETOOSMALL, the size
    needed) */
 %apply long long *INOUT { size_t *len };
@@ -57,20 +76,15 @@
 /* (char *path, size_t cap) maps to neither language: name_path_of below returns a string */
 %ignore smipc_name_path;
 %ignore smipc_server_config::reserved;
-/* zero-copy is for C and Python; a binding that wraps it must keep views from outliving
-   their release (not done yet) */
+/* Zero-copy: the calls with a void ** out (and the pin) are wrapped below, each as one call
+   that returns the memory (a smipc_span); commit, cancel_loan and release are as they are.
+   The language layers keep that memory mapped for as long as their objects can reach it. */
 %ignore smipc_client_loan;
-%ignore smipc_client_commit;
-%ignore smipc_client_cancel_loan;
 %ignore smipc_client_recv_view;
-%ignore smipc_client_release;
 %ignore smipc_server_recv_view;
-%ignore smipc_server_release;
 %ignore smipc_server_pin;
 %ignore smipc_server_unpin;
 %ignore smipc_server_loan;
-%ignore smipc_server_commit;
-%ignore smipc_server_cancel_loan;
 %ignore SMIPC_VERSION_MAJOR; /* smipc_version() says it */
 %ignore SMIPC_VERSION_MINOR;
 %ignore SMIPC_VERSION_PATCH;
@@ -107,6 +121,18 @@
                                 "smipc needs a direct ByteBuffer");
         return $null;
     }
+}
+
+/* smipc_span: a direct ByteBuffer over the memory itself (null on failure). If the JVM has
+   no room for the buffer object, null too, and the Java layer undoes the loan or view. */
+%typemap(jni) smipc_span "jobject"
+%typemap(jtype) smipc_span "java.nio.ByteBuffer"
+%typemap(jstype) smipc_span "java.nio.ByteBuffer"
+%typemap(javaout) smipc_span { return $jnicall; }
+%typemap(out) smipc_span {
+    $result = $1.p ? JCALL2(NewDirectByteBuffer, jenv, $1.p, (jlong)$1.n) : NULL;
+    if ($1.p && !$result)
+        JCALL0(ExceptionClear, jenv);
 }
 
 /* smipc_client_id *ids: a long[] filled in place */
@@ -183,6 +209,16 @@
 %typemap(in) void *buf, const void *buf { $1 = ($1_ltype)$input.array; }
 %typemap(gotype) smipc_client_id *ids "[]uint64"
 %typemap(in) smipc_client_id *ids { $1 = (smipc_client_id *)$input.array; }
+/* smipc_span: a []byte over the memory itself (nil on failure); Go's collector never
+   frees it, and the Go layer keeps it mapped. */
+%typemap(gotype) smipc_span "[]byte"
+%typemap(imtype) smipc_span "[]byte"
+%typemap(out) smipc_span {
+    $result.array = $1.p;
+    $result.len = (intgo)$1.n;
+    $result.cap = (intgo)$1.n;
+}
+%typemap(goout) smipc_span ""
 #endif
 
 %include <smipc.h>
@@ -225,5 +261,54 @@ static char *smipc_name_path_of(const char *name, int *status) {
         return NULL;
     }
     return path;
+}
+%}
+
+/* Zero-copy, one call each, the memory as the result (a smipc_span, empty on failure, and
+   *status says why). A server's view in place is pinned in the same call (*pin, 0
+   for a private copy: SMIPC_MSG_COPY), unpinned by server_unpin_view; pin and unpin are
+   smipc_server_pin/unpin with the pin as a number. */
+typedef struct smipc_span smipc_span;
+%inline %{
+static smipc_span smipc_client_loan_span(smipc_client *cli, size_t len, int timeout_ms,
+                                         int *status) {
+    void *p = NULL;
+    *status = smipc_client_loan(cli, &p, len, timeout_ms);
+    return smipc_span_of(*status, p, len);
+}
+
+static smipc_span smipc_server_loan_span(smipc_server *srv, smipc_client_id to, size_t len,
+                                         int timeout_ms, int *status) {
+    void *p = NULL;
+    *status = smipc_server_loan(srv, to, &p, len, timeout_ms);
+    return smipc_span_of(*status, p, len);
+}
+
+static smipc_span smipc_client_recv_view_span(smipc_client *cli, uint32_t *flags,
+                                              int timeout_ms, int *status) {
+    const void *p = NULL;
+    size_t n = 0;
+    *flags = 0;
+    *status = smipc_client_recv_view(cli, &p, &n, flags, timeout_ms);
+    return smipc_span_of(*status, (void *)p, n);
+}
+
+static smipc_span smipc_server_recv_view_span(smipc_server *srv, smipc_client_id *from,
+                                              uint32_t *flags, uint64_t *pin, int timeout_ms,
+                                              int *status) {
+    const void *p = NULL;
+    size_t n = 0;
+    void *pinned = NULL;
+    *flags = 0;
+    *pin = 0;
+    *status = smipc_server_recv_view(srv, from, &p, &n, flags, timeout_ms);
+    if (*status == SMIPC_OK && !(*flags & SMIPC_MSG_COPY) &&
+        smipc_server_pin(srv, &pinned) == SMIPC_OK)
+        *pin = (uint64_t)(uintptr_t)pinned;
+    return smipc_span_of(*status, (void *)p, n);
+}
+
+static void smipc_server_unpin_view(uint64_t pin) {
+    smipc_server_unpin((void *)(uintptr_t)pin);
 }
 %}

@@ -41,7 +41,9 @@ func connect(name string, timeout time.Duration, wait bool) (*Client, error) {
 	if err := nameError(int(status[0]), op, name, wait); err != nil {
 		return nil, err
 	}
-	return &Client{handle: handle{kind: "client"}, h: h, id: ClientID(csmipc.Client_id_of(h))}, nil
+	c := &Client{h: h, id: ClientID(csmipc.Client_id_of(h))}
+	c.handle.init("client")
+	return c, nil
 }
 
 // ID is the id the server sees for this client (Message.Client).

@@ -19,6 +19,7 @@ type Error struct {
 	Detail    string
 	Needed    int // ErrTooSmall: the size the message needs (it stays queued)
 	Delivered int // a failed Broadcast: the clients that got it anyway
+	Limit     int // ErrLoanTooLarge: the largest loan the connection gives
 }
 
 func (e *Error) Error() string {
@@ -71,6 +72,8 @@ var (
 	ErrProtocol   = sentinel(csmipc.EPROTO)    // the peer broke the protocol
 	ErrPermission = sentinel(csmipc.EACCES)    // not allowed (another uid, permissions)
 	ErrSystem     = sentinel(csmipc.ESYS)      // an operating-system call failed
+	// a Loan larger than the connection lends in one piece (its BulkSize); .Limit
+	ErrLoanTooLarge = sentinel(csmipc.ELOANSIZE)
 )
 
 // check turns a C status into an error.

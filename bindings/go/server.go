@@ -27,7 +27,9 @@ func Listen(name string, cfg *Config) (*Server, error) {
 	if err := nameError(int(status[0]), fmt.Sprintf("listen %q", name), name, false); err != nil {
 		return nil, err
 	}
-	return &Server{handle: handle{kind: "server"}, h: h, name: name}, nil
+	s := &Server{h: h, name: name}
+	s.handle.init("server")
+	return s, nil
 }
 
 // Name is the name it serves.

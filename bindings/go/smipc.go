@@ -80,6 +80,9 @@ type Config struct {
 	PacketSize     uint32 // bytes of data per packet; default 4096
 	RingPackets    uint32 // packets per ring, each way; default 64
 	MaxMessageSize uint64 // default 64 MiB
+	BulkSize       uint32 // bytes per chunk of the bulk area (the largest loan); default 1 MiB
+	BulkSlots      uint32 // chunks in the bulk area, each way; default 4
+	NoBulk         bool   // no bulk area: large messages stream through the ring alone
 	NoChecksum     bool   // skip CRC32C on this server's connections
 	AllowAnyUID    bool   // accept clients of any uid (default: this uid only)
 	Events         bool   // RecvEvent also tells of joins and departures (Recv passes them over)
@@ -102,6 +105,9 @@ func fromC(c csmipc.ServerConfig) Config {
 		PacketSize:     uint32(c.GetPacket_size()),
 		RingPackets:    uint32(c.GetRing_packets()),
 		MaxMessageSize: c.GetMax_message_size(),
+		BulkSize:       uint32(c.GetBulk_size()),
+		BulkSlots:      uint32(c.GetBulk_slots()),
+		NoBulk:         c.GetBulk_size() == 0 && c.GetBulk_slots() == 0,
 		NoChecksum:     flags&int(csmipc.NO_CHECKSUM) != 0,
 		AllowAnyUID:    flags&int(csmipc.ALLOW_ANY_UID) != 0,
 		Events:         flags&int(csmipc.EVENTS) != 0,
@@ -122,6 +128,16 @@ func toC(cfg *Config) csmipc.ServerConfig {
 	}
 	if cfg.MaxMessageSize != 0 {
 		c.SetMax_message_size(cfg.MaxMessageSize)
+	}
+	if cfg.BulkSize != 0 {
+		c.SetBulk_size(uint(cfg.BulkSize))
+	}
+	if cfg.BulkSlots != 0 {
+		c.SetBulk_slots(uint(cfg.BulkSlots))
+	}
+	if cfg.NoBulk {
+		c.SetBulk_size(0)
+		c.SetBulk_slots(0)
 	}
 	var flags uint
 	if cfg.NoChecksum {
@@ -153,12 +169,97 @@ func millis(d time.Duration) int {
 // handle counts the calls in flight on a C handle (each holds the read lock while it is
 // in C), so that Close while another goroutine is blocked is safe: Close first shuts the
 // C handle down, which makes blocked calls return ECLOSED at once, then takes the write
-// lock, which waits for them, and only then frees the C handle. No finalizers.
+// lock, which waits for them, and only then frees the C handle.
+//
+// Zero-copy adds holds on the C handle: a Loan or View not yet ended (a lease, which
+// Close ends as Cancel or Release would), and, on a client, the memory a Loan or View
+// shows, until the Loan or View is garbage (its finalizer lets go; a server pins what
+// its views show instead). The C handle is freed once Close has run and the last hold is
+// gone. Only Loans and Views have finalizers; a handle has none.
 type handle struct {
 	calls   sync.RWMutex
 	closed  bool // written under the write lock, read under the read lock
 	closing atomic.Bool
 	kind    string
+	holds   atomic.Int64 // 1 for the handle itself until Close, 1 per hold
+	free    func()       // set by Close before it lets go of its own hold
+
+	leaseMu sync.Mutex
+	leases  map[*lease]struct{}
+}
+
+func (h *handle) init(kind string) {
+	h.kind = kind
+	h.holds.Store(1)
+}
+
+// hold keeps the C handle from being freed; only between enter and leave.
+func (h *handle) hold() { h.holds.Add(1) }
+
+// letGo lets go of a hold, from any goroutine; the last one frees the C handle.
+func (h *handle) letGo() {
+	if h.holds.Add(-1) == 0 {
+		h.free()
+	}
+}
+
+// lease is a Loan or View not yet ended: it holds the C handle, and exactly one call
+// ends it, its own (Commit, Cancel, Release) or undo (cancel, release) when the handle
+// closes or the Loan or View was lost.
+type lease struct {
+	h     *handle
+	mu    sync.Mutex
+	ended bool // guarded by mu
+	undo  func() int
+}
+
+// newLease makes a lease; only between enter and leave.
+func (h *handle) newLease(undo func() int) *lease {
+	l := &lease{h: h, undo: undo}
+	h.hold()
+	h.leaseMu.Lock()
+	if h.leases == nil {
+		h.leases = map[*lease]struct{}{}
+	}
+	h.leases[l] = struct{}{}
+	h.leaseMu.Unlock()
+	return l
+}
+
+// end runs f (a C call that ends the lease) unless the lease has ended; ok is false then.
+func (l *lease) end(f func() int) (rc int, ok bool) {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return 0, false
+	}
+	l.ended = true
+	rc = f()
+	l.mu.Unlock()
+	l.h.leaseMu.Lock()
+	delete(l.h.leases, l)
+	l.h.leaseMu.Unlock()
+	l.h.letGo()
+	return rc, true
+}
+
+func (l *lease) isEnded() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ended
+}
+
+// endLeases undoes every lease not yet ended (Close).
+func (h *handle) endLeases() {
+	h.leaseMu.Lock()
+	open := make([]*lease, 0, len(h.leases))
+	for l := range h.leases {
+		open = append(open, l)
+	}
+	h.leaseMu.Unlock()
+	for _, l := range open {
+		l.end(l.undo)
+	}
 }
 
 // enter counts a call in; on a closed handle it returns ErrClosed. Pair with leave.
@@ -173,16 +274,22 @@ func (h *handle) enter(op string) error {
 
 func (h *handle) leave() { h.calls.RUnlock() }
 
-// close runs shutdown, waits for the calls in flight, then runs free; once.
+// close runs shutdown, ends the leases (a receive waiting for a view's release goes on,
+// and ends), waits for the calls in flight, ends the leases they made meanwhile, then
+// runs free once the last hold is gone (now, or when the last Loan or View that holds
+// the handle is garbage); once.
 func (h *handle) close(shutdown, free func()) {
 	if !h.closing.CompareAndSwap(false, true) {
 		return
 	}
+	h.free = free
 	shutdown()
+	h.endLeases()
 	h.calls.Lock()
-	defer h.calls.Unlock()
 	h.closed = true
-	free()
+	h.endLeases()
+	h.calls.Unlock()
+	h.letGo()
 }
 
 // scratch buffers for Recv: a message that fits is copied out of one once; a larger one

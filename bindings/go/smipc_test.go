@@ -18,6 +18,9 @@ import (
 const wait = 20 * time.Second
 
 func TestMain(m *testing.M) {
+	if name := os.Getenv(echoEnv); name != "" { // TestZeroCopyAcrossProcesses' peer
+		os.Exit(zeroCopyEchoServer(name))
+	}
 	dir, err := os.MkdirTemp("", "smipc-go-test")
 	if err != nil {
 		panic(err)

@@ -1,3 +1,4 @@
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -411,12 +412,342 @@ public class SmipcTest {
     }
   }
 
+  /** Fills a loan with data and sends it. */
+  static void sendByLoan(Loan loan, byte[] data) {
+    ByteBuffer buf = loan.buffer();
+    check(buf.isDirect() && !buf.isReadOnly() && buf.capacity() >= data.length, "the loan's buffer");
+    buf.put(0, data);
+    loan.commit(data.length);
+  }
+
+  static byte[] bytesOf(View v) {
+    ByteBuffer b = v.data();
+    check(b.isDirect() && b.isReadOnly() && b.position() == 0 && b.remaining() == v.length(),
+        "the view's buffer");
+    byte[] got = new byte[b.remaining()];
+    b.get(got);
+    return got;
+  }
+
+  /** A loan's bytes arrive intact, through the ring (one packet) and the bulk area. */
+  static void loansArriveIntact(String name) throws Exception {
+    int[] sizes = {0, 1, 4095, 4096, 4097, 100000, 1 << 20};
+    try (Server srv = new Server(name); Client cli = new Client(name, WAIT)) {
+      for (int i = 0; i < sizes.length; i++) {
+        byte[] data = payload(sizes[i], i);
+        try (Loan loan = cli.loan(sizes[i], WAIT)) {
+          check(loan.size() == sizes[i], "loan size " + loan.size());
+          sendByLoan(loan, data);
+          check(loan.isDone(), "committed, not done");
+        }
+        Message m = srv.recv(WAIT);
+        check(m.client() == cli.id() && Arrays.equals(m.data(), data),
+            sizes[i] + " bytes by loan came different");
+        try (Loan loan = srv.loan(cli.id(), sizes[i], WAIT)) { // and the server's way
+          sendByLoan(loan, data);
+        }
+        Received r = cli.recvMessage(WAIT);
+        check(!r.broadcast() && Arrays.equals(r.data(), data), sizes[i] + " bytes by the server's loan");
+      }
+      try (Loan loan = cli.loan(100, WAIT)) { // commit sends the first n bytes
+        loan.buffer().put(0, payload(100, 7));
+        boolean refused = false;
+        try {
+          loan.commit(101);
+        } catch (IllegalArgumentException e) {
+          refused = true;
+        }
+        check(refused && !loan.isDone(), "commit of more than the loan");
+        loan.commit(10);
+      }
+      check(Arrays.equals(srv.recv(WAIT).data(), Arrays.copyOf(payload(100, 7), 10)), "first 10 bytes");
+      fails(Status.ENOCLIENT, () -> srv.loan(cli.id() + 1000, 10, WAIT));
+    }
+  }
+
+  /** A view shows exactly the bytes sent and who sent them; a client's says broadcast. */
+  static void viewsShowTheMessage(String name) throws Exception {
+    int[] sizes = {0, 10, 4096, 5000, 100000, 1 << 20, 3 << 20};
+    try (Server srv = new Server(name); Client cli = new Client(name, WAIT);
+        Client other = new Client(name, WAIT)) {
+      for (int i = 0; i < sizes.length; i++) {
+        byte[] data = payload(sizes[i], i);
+        cli.send(data, WAIT);
+        try (View v = srv.recvView(WAIT)) {
+          check(v.client() == cli.id() && v.length() == sizes[i], "view of " + sizes[i] + " from " + v.client());
+          check(Arrays.equals(bytesOf(v), data), sizes[i] + " bytes in a view came different");
+          // in place: one packet, or one chunk of the bulk area (more than 4 packets)
+          boolean inPlace = sizes[i] <= 4096 || (sizes[i] > 4 * 4096 && sizes[i] <= 1 << 20);
+          check(v.copied() == !inPlace, sizes[i] + " bytes copied: " + v.copied());
+        }
+        srv.send(cli.id(), data, WAIT);
+        try (View v = cli.recvView(WAIT)) {
+          check(v.client() == cli.id() && !v.broadcast(), "a client's view of a reply");
+          check(Arrays.equals(bytesOf(v), data), sizes[i] + " bytes in a client's view");
+        }
+      }
+      check(srv.broadcast("all".getBytes(), WAIT) == 2, "broadcast");
+      for (Client c : new Client[] {cli, other}) {
+        try (View v = c.recvView(WAIT)) {
+          check(v.broadcast() && v.client() == c.id() && new String(bytesOf(v)).equals("all"),
+              "a client's view of a broadcast");
+        }
+      }
+      fails(Status.ETIMEDOUT, () -> srv.recvView(0));
+      fails(Status.ETIMEDOUT, () -> cli.recvView(0));
+      // released: the next receive goes on (a view not released would hold it up)
+      cli.send("next".getBytes(), WAIT);
+      check(new String(srv.recv(WAIT).data()).equals("next"), "a receive after the views");
+    }
+  }
+
+  /** Beyond bulk_size: LoanSizeException, ELOANSIZE, saying the limit and what to do. */
+  static void loanTooLarge(String name) throws Exception {
+    try (Server srv = new Server(name); Client cli = new Client(name, WAIT)) {
+      long bulk = cli.config().getBulkSize();
+      check(bulk == 1 << 20, "default bulk size " + bulk);
+      SmipcException e = fails(Status.ELOANSIZE, () -> cli.loan((int) bulk + 1, WAIT));
+      check(e instanceof LoanSizeException && ((LoanSizeException) e).limit() == bulk,
+          "not a LoanSizeException with the limit: " + e);
+      check(e.getMessage().contains(Long.toString(bulk)) && e.getMessage().contains("send()")
+          && e.getMessage().contains("setBulkSize"), "the message: " + e.getMessage());
+      e = fails(Status.ELOANSIZE, () -> srv.loan(cli.id(), (int) bulk + 1, WAIT));
+      check(((LoanSizeException) e).limit() == bulk, "the server's limit");
+      cli.send("still fine".getBytes(), WAIT); // nothing was held
+      check(new String(srv.recv(WAIT).data()).equals("still fine"), "after ELOANSIZE");
+    }
+    ServerConfig small = new ServerConfig();
+    small.setBulkSize(64 << 10);
+    try (Server srv = new Server(name, small); Client cli = new Client(name, WAIT)) {
+      SmipcException e = fails(Status.ELOANSIZE, () -> cli.loan((64 << 10) + 1, WAIT));
+      check(((LoanSizeException) e).limit() == 64 << 10 && e.getMessage().contains("65536"),
+          "a 64 KiB bulk size: " + e.getMessage());
+      try (Loan loan = cli.loan(64 << 10, WAIT)) {
+        sendByLoan(loan, payload(64 << 10, 2));
+      }
+      check(Arrays.equals(srv.recv(WAIT).data(), payload(64 << 10, 2)), "a loan of bulk_size");
+    }
+  }
+
+  /** A cancelled loan (or one closed without a commit) sends nothing. */
+  static void cancelSendsNothing(String name) throws Exception {
+    try (Server srv = new Server(name); Client cli = new Client(name, WAIT)) {
+      try (Loan loan = cli.loan(100, WAIT)) {
+        loan.buffer().put(0, payload(100, 1));
+      } // closed without a commit
+      Loan loan = cli.loan(200000, WAIT);
+      loan.buffer().put(0, payload(200000, 2));
+      loan.cancel();
+      loan.cancel(); // twice is fine
+      check(loan.isDone(), "cancelled, not done");
+      boolean threw = false;
+      try {
+        loan.buffer();
+      } catch (IllegalStateException e) {
+        threw = true;
+      }
+      check(threw, "buffer() after cancel");
+      threw = false;
+      try {
+        loan.commit(1);
+      } catch (IllegalStateException e) {
+        threw = true;
+      }
+      check(threw, "commit after cancel");
+      try (Loan l = srv.loan(cli.id(), 50, WAIT)) {
+        l.buffer().put(0, payload(50, 3));
+        l.cancel();
+      }
+      fails(Status.ETIMEDOUT, () -> srv.recv(0));
+      fails(Status.ETIMEDOUT, () -> cli.recv(0));
+      cli.send("after".getBytes(), WAIT);
+      check(new String(srv.recv(WAIT).data()).equals("after"), "the message after cancelled loans");
+      fails(Status.ETIMEDOUT, () -> srv.recv(0));
+    }
+  }
+
+  /** After release or close, the wrapper throws, and its raw buffers are still readable. */
+  static void buffersOutliveTheirViews(String name) throws Exception {
+    byte[] data = payload(100000, 4);
+    Server srv = new Server(name);
+    Client cli = new Client(name, WAIT);
+    cli.send(data, WAIT);
+    View sv = srv.recvView(WAIT);
+    ByteBuffer kept = sv.data();
+    ByteBuffer slice = kept.slice(10, 100);
+    sv.release();
+    sv.release(); // twice is fine
+    boolean threw = false;
+    try {
+      sv.data();
+    } catch (IllegalStateException e) {
+      threw = true;
+    }
+    check(threw && sv.isReleased() && sv.client() == cli.id(), "data() after release");
+    srv.send(cli.id(), data, WAIT);
+    View cv = cli.recvView(WAIT);
+    ByteBuffer ckept = cv.data();
+    Loan loan = cli.loan(1000, WAIT);
+    ByteBuffer lkept = loan.buffer();
+    // close with a view and a loan out: both end, the memory stays
+    cli.close();
+    srv.close();
+    check(cv.isReleased() && loan.isDone(), "close ends views and loans");
+    threw = false;
+    try {
+      cv.data();
+    } catch (IllegalStateException e) {
+      threw = true;
+    }
+    check(threw, "a client's data() after close");
+    fails(Status.ECLOSED, () -> cli.recvView(0));
+    fails(Status.ECLOSED, () -> cli.loan(1, 0));
+    fails(Status.ECLOSED, () -> srv.recvView(0));
+    long sum = 0;
+    for (int i = 0; i < kept.capacity(); i++) sum += kept.get(i); // no crash: pinned
+    for (int i = 0; i < slice.capacity(); i++) sum += slice.get(i);
+    for (int i = 0; i < ckept.capacity(); i++) sum += ckept.get(i); // the client's mapping
+    lkept.put(0, (byte) 1); // written nowhere, and no crash
+    check(sum != 42 || true, "read");
+    System.gc(); // the buffers are still reachable here: nothing may go
+    check(kept.get(0) == data[0] || true, "read after a GC");
+    Reference.reachabilityFence(kept);
+    Reference.reachabilityFence(slice);
+    Reference.reachabilityFence(ckept);
+    Reference.reachabilityFence(lkept);
+  }
+
+  /** How many of smipc's shared-memory mappings this process has. */
+  static long smipcMappings() throws Exception {
+    return java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps")).stream()
+        .filter(l -> l.contains("memfd:smipc")).count();
+  }
+
+  /** Collects garbage until the mappings stop going away; returns how many are left. */
+  static long settled() throws Exception {
+    long last = -1;
+    for (int same = 0, i = 0; same < 3 && i < 100; i++) {
+      System.gc();
+      Thread.sleep(20);
+      long now = smipcMappings();
+      same = now == last ? same + 1 : 0;
+      last = now;
+    }
+    return last;
+  }
+
+  /** A slice of a client's view, the client and its server closed (in a frame of its own:
+   * the interpreter may keep a dead local's object reachable until its method returns). */
+  static void keepASlice(String name, ByteBuffer[] kept) throws Exception {
+    try (Server srv = new Server(name); Client cli = new Client(name, WAIT)) {
+      srv.send(cli.id(), payload(3000, 1), WAIT);
+      try (View v = cli.recvView(WAIT)) {
+        kept[0] = v.data().slice(1000, 1000); // a slice keeps it as well
+      }
+    }
+  }
+
+  /** A closed client's memory stays while a view's buffer reaches it, and goes after. */
+  static void closedClientsMemoryGoesWithItsBuffers(String name) throws Exception {
+    long base = settled();
+    ByteBuffer[] kept = new ByteBuffer[1];
+    keepASlice(name, kept);
+    check(settled() > base, "the memory went while a buffer reached it");
+    check(kept[0].get(999) == payload(3000, 1)[1999], "the kept slice");
+    kept[0] = null;
+    long deadline = System.nanoTime() + WAIT * 1_000_000L;
+    while (settled() > base) check(System.nanoTime() < deadline, "the closed client's memory stayed");
+  }
+
+  /** close() with a view out while another thread waits to receive: both end. */
+  static void closeWithAViewOut(String name) throws Exception {
+    try (Server srv = new Server(name); Client cli = new Client(name, WAIT)) {
+      cli.send("one".getBytes(), WAIT);
+      cli.send("two".getBytes(), WAIT);
+      View v = srv.recvView(WAIT);
+      LinkedBlockingQueue<Object> end = inThread(() -> srv.recv(-1)); // waits for the release
+      srv.close();
+      Object e = end.poll(WAIT, TimeUnit.MILLISECONDS);
+      check(e instanceof SmipcException && ((SmipcException) e).status() == Status.ECLOSED,
+          "the waiting receive ended with " + e);
+      check(v.isReleased(), "the view after close");
+    }
+  }
+
+  /** The client's recvMessageInto says broadcast or reply. */
+  static void recvMessageIntoSaysBroadcast(String name) throws Exception {
+    try (Server srv = new Server(name); Client cli = new Client(name, WAIT)) {
+      srv.send(cli.id(), "reply".getBytes(), WAIT);
+      srv.broadcast("all".getBytes(), WAIT);
+      ByteBuffer buf = ByteBuffer.allocateDirect(100);
+      ReceivedInto r = cli.recvMessageInto(buf, WAIT);
+      check(r.length() == 5 && !r.broadcast() && buf.position() == 5, "the reply " + r);
+      r = cli.recvMessageInto(buf, WAIT);
+      check(r.length() == 3 && r.broadcast() && buf.position() == 8, "the broadcast " + r);
+      byte[] got = new byte[8];
+      buf.get(0, got);
+      check(new String(got).equals("replyall"), "what came: " + new String(got));
+      srv.send(cli.id(), new byte[200], WAIT);
+      SmipcException e = fails(Status.ETOOSMALL, () -> cli.recvMessageInto(ByteBuffer.allocateDirect(10), WAIT));
+      check(e.needed() == 200, "needed " + e.needed());
+    }
+  }
+
+  /** The peer in another process: an echo server that answers each view with a loan. */
+  static void zeroCopyEchoServer(String name, int count) {
+    try (Server srv = new Server(name)) {
+      System.out.println("serving");
+      System.out.flush();
+      for (int i = 0; i < count; i++) {
+        try (View v = srv.recvView(WAIT); Loan loan = srv.loan(v.client(), v.length(), WAIT)) {
+          loan.buffer().put(0, v.data(), 0, v.length());
+          loan.commit();
+        }
+      }
+    }
+  }
+
+  /** Loans and views across processes: this one's client, a zero-copy echo server in a
+   * child JVM (this class's main with "echo-server"). */
+  static void zeroCopyAcrossProcesses(String name) throws Exception {
+    int[] sizes = {0, 1, 4096, 70000, 1 << 20};
+    String java = ProcessHandle.current().info().command().orElse("java");
+    Process p = new ProcessBuilder(java, "-Djava.library.path=" + System.getProperty("java.library.path"),
+        "-cp", System.getProperty("java.class.path"), "SmipcTest", "echo-server", name,
+        Integer.toString(sizes.length)).redirectErrorStream(true).start();
+    try (var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()))) {
+      String said = out.readLine();
+      check("serving".equals(said), "the child said " + said);
+      try (Client cli = Client.connectWait(name, WAIT)) {
+        for (int i = 0; i < sizes.length; i++) {
+          byte[] data = payload(sizes[i], i + 20);
+          try (Loan loan = cli.loan(sizes[i], WAIT)) {
+            sendByLoan(loan, data);
+          }
+          try (View v = cli.recvView(WAIT)) {
+            check(!v.broadcast() && Arrays.equals(bytesOf(v), data), sizes[i] + " bytes echoed different");
+          }
+        }
+      }
+      check(p.waitFor(WAIT, TimeUnit.MILLISECONDS) && p.exitValue() == 0, "the child's exit");
+    } finally {
+      p.destroyForcibly();
+    }
+  }
+
   public static void main(String[] args) throws Exception {
+    if (args.length == 3 && args[0].equals("echo-server")) { // zeroCopyAcrossProcesses' peer
+      zeroCopyEchoServer(args[1], Integer.parseInt(args[2]));
+      return;
+    }
     int failed = 0;
     String[] names = {"echoEverySize", "clientsAndBroadcast", "noServer", "timeout",
         "nameAlreadyServed", "messageTooLarge", "bufferTooSmallKeepsTheMessage", "useAfterClose",
         "closeWhileBlocked", "config", "connectWaitForTheServer", "connectWaitTimesOut",
-        "joinsAndDepartures", "broadcastOrReply", "cancelSends", "errorsSayWhere"};
+        "joinsAndDepartures", "broadcastOrReply", "cancelSends", "errorsSayWhere",
+        "loansArriveIntact", "viewsShowTheMessage", "loanTooLarge", "cancelSendsNothing",
+        "buffersOutliveTheirViews", "closedClientsMemoryGoesWithItsBuffers", "closeWithAViewOut", "recvMessageIntoSaysBroadcast",
+        "zeroCopyAcrossProcesses"};
     for (String n : names) {
       try {
         SmipcTest.class.getDeclaredMethod(n, String.class).invoke(null, BASE + n);

@@ -164,6 +164,112 @@ public final class Client extends Handle {
   }
 
   /**
+   * Receives the next message into {@code buf} as {@link #recvInto} does, and also says
+   * whether the server broadcast it or sent it to this client alone.
+   */
+  public ReceivedInto recvMessageInto(ByteBuffer buf, int timeoutMs) {
+    ByteBuffer at = Buffers.into(buf);
+    long[] len = {at.remaining()};
+    long[] flags = new long[1];
+    enter("Client.recvMessageInto");
+    try {
+      int rc = smipc.client_recv_flags(h, flags, at, len, timeoutMs);
+      if (rc == Status.ETOOSMALL)
+        throw new SmipcException(rc, "Client.recvMessageInto: " + len[0] + " bytes, room for "
+            + at.remaining(), len[0], 0);
+      SmipcException.check(rc, "Client.recvMessageInto");
+    } finally {
+      leave();
+    }
+    buf.position(buf.position() + (int) len[0]);
+    return new ReceivedInto((int) len[0], (flags[0] & MessageFlag.MSG_BROADCAST) != 0);
+  }
+
+  /**
+   * Zero-copy sending: room for a message of up to {@code n} bytes inside the shared
+   * memory, to write in place ({@link Loan#buffer()}) and send with {@link Loan#commit(int)};
+   * closing the loan without a commit sends nothing. {@code timeoutMs} bounds the wait for
+   * room (ETIMEDOUT). A loan is one packet or one chunk of the bulk area: larger than the
+   * connection's {@link ServerConfig#getBulkSize()} (1 MiB by default) throws {@link
+   * LoanSizeException} (send it with {@link #send}). Until the loan ends, other sends on
+   * this client wait.
+   */
+  public Loan loan(int n, int timeoutMs) {
+    ZeroCopy.checkSize(n, "Client.loan");
+    long[] status = new long[1];
+    enter("Client.loan");
+    try {
+      ByteBuffer buf = smipc.client_loan_span(h, n, timeoutMs, status);
+      int rc = (int) status[0];
+      if (rc != Status.OK) throw ZeroCopy.loanError(rc, "Client.loan", n, timeoutMs, configIn());
+      Loan.Ends ends = new Loan.Ends(this) {
+        @Override
+        int commit(long k) {
+          return smipc.client_commit(h, k);
+        }
+
+        @Override
+        int undo() {
+          return smipc.client_cancel_loan(h);
+        }
+      };
+      if (buf == null) {
+        ends.run();
+        throw ZeroCopy.noBuffer("Client.loan");
+      }
+      keepFor(buf);
+      return new Loan(ends, buf, "Client.loan");
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * Zero-copy receiving: the next message from the server, read-only and in place (a copy
+   * of its own when it was not in one piece in shared memory), its checksum verified.
+   * Release it (try-with-resources) for the server to reuse the memory: until then other
+   * receives on this client wait. {@link View#broadcast()} tells a broadcast from a message
+   * sent to this client alone.
+   */
+  public View recvView(int timeoutMs) {
+    long[] flags = new long[1];
+    long[] status = new long[1];
+    enter("Client.recvView");
+    try {
+      ByteBuffer buf = smipc.client_recv_view_span(h, flags, timeoutMs, status);
+      SmipcException.check((int) status[0], "Client.recvView");
+      boolean broadcast = (flags[0] & MessageFlag.MSG_BROADCAST) != 0;
+      if (buf == null || (flags[0] & MessageFlag.MSG_COPY) != 0) {
+        ByteBuffer copy; // the library's copy is reused by the next view: ours is our own
+        try {
+          copy = buf == null ? null : ZeroCopy.copyOf(buf);
+        } finally {
+          smipc.client_release(h);
+        }
+        if (copy == null) throw ZeroCopy.noBuffer("Client.recvView");
+        return new View(id, copy, broadcast, true, null);
+      }
+      Handle.Lease lease = new Handle.Lease(this) {
+        @Override
+        int undo() {
+          return smipc.client_release(h);
+        }
+      };
+      keepFor(buf);
+      return new View(id, buf.asReadOnlyBuffer(), broadcast, false, lease);
+    } finally {
+      leave();
+    }
+  }
+
+  /** The connection's limits, inside a call (entered). */
+  private ServerConfig configIn() {
+    ServerConfig cfg = new ServerConfig();
+    SmipcException.check(smipc.client_config_of(h, cfg), "Client.config");
+    return cfg;
+  }
+
+  /**
    * A descriptor that poll() reports readable when {@link #recv} would find a message or
    * the server is gone (it may wake spuriously). The library owns it: never read or close it.
    */
@@ -180,11 +286,9 @@ public final class Client extends Handle {
 
   /** The connection's limits as the server set them. */
   public ServerConfig config() {
-    ServerConfig cfg = new ServerConfig();
     enter("Client.config");
     try {
-      SmipcException.check(smipc.client_config_of(h, cfg), "Client.config");
-      return cfg;
+      return configIn();
     } finally {
       leave();
     }

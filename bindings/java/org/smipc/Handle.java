@@ -1,6 +1,10 @@
 package org.smipc;
 
+import java.lang.ref.Cleaner;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -8,13 +12,25 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * the read lock while it is in C), so that close() from one thread while another is
  * blocked in a call is safe. close() first shuts the C handle down, which makes the
  * blocked calls return ECLOSED at once, then waits for them (the write lock), and only
- * then frees the C handle: no call ever runs on a freed handle. Finalizers play no part.
+ * then frees the C handle: no call ever runs on a freed handle.
+ *
+ * <p>Zero-copy adds holds on the C handle: a {@link Loan} or {@link View} not yet ended
+ * (a lease: close() ends it, as its own close() would), and, for a client, the shared
+ * memory a loan's or view's ByteBuffer shows, until that buffer and every buffer made from
+ * it are unreachable (a {@link Cleaner} sees to that; a server pins what its views show
+ * instead). The C handle is freed when close() has run and the last hold is gone.
+ * Finalizers play no part.
  */
 abstract class Handle implements AutoCloseable {
+  /** One daemon thread for the package: buffers that became unreachable, lost leases. */
+  static final Cleaner CLEANER = Cleaner.create();
+
   private final ReentrantReadWriteLock calls = new ReentrantReadWriteLock();
   private final AtomicBoolean closing = new AtomicBoolean();
   private boolean closed; // written under the write lock, read under the read lock
   private final String kind;
+  private final AtomicInteger holds = new AtomicInteger(1); // 1: the handle, until close()
+  private final Set<Lease> leases = ConcurrentHashMap.newKeySet();
 
   Handle(String kind) {
     this.kind = kind;
@@ -33,27 +49,109 @@ abstract class Handle implements AutoCloseable {
     calls.readLock().unlock();
   }
 
+  /** Keeps the C handle from being freed; only between enter() and leave(). */
+  final void hold() {
+    holds.incrementAndGet();
+  }
+
+  /** Lets go of a hold (from any thread); the last one frees the C handle. */
+  final void letGo() {
+    if (holds.decrementAndGet() == 0) closeNative();
+  }
+
+  /** Keeps the C handle, and so the memory of buf, until buf and every buffer made from it
+   * (slices, duplicates, read-only views) are unreachable; only between enter() and leave(). */
+  final void keepFor(java.nio.ByteBuffer buf) {
+    hold();
+    CLEANER.register(buf, new LetGo(this));
+  }
+
+  /** A Cleaner's action that lets go of a hold; it must not reach the buffer itself. */
+  private static final class LetGo implements Runnable {
+    private final Handle handle;
+
+    LetGo(Handle handle) {
+      this.handle = handle;
+    }
+
+    @Override
+    public void run() {
+      handle.letGo();
+    }
+  }
+
+  /**
+   * A loan or a view not yet ended: it holds the C handle, and exactly one call ends it,
+   * its own (commit, cancel, release) or, when it was lost or the handle closes, {@link
+   * #run()}'s undo (cancel, release).
+   */
+  abstract static class Lease implements Runnable {
+    /** What {@link #end} returns for a lease that had ended already. */
+    static final int ENDED = Integer.MIN_VALUE;
+
+    private final Handle handle;
+    private boolean ended; // guarded by this
+
+    /** Only between the handle's enter() and leave(). */
+    Lease(Handle handle) {
+      this.handle = handle;
+      handle.hold();
+      handle.leases.add(this);
+    }
+
+    /** The C call that gives the loan back unsent, or releases the view. */
+    abstract int undo();
+
+    final synchronized boolean ended() {
+      return ended;
+    }
+
+    /** Runs end (a C call ending the lease) unless the lease ended already: its status, or
+     * {@link #ENDED}. */
+    final int end(java.util.function.IntSupplier end) {
+      int rc;
+      synchronized (this) {
+        if (ended) return ENDED;
+        ended = true;
+        rc = end.getAsInt();
+      }
+      handle.leases.remove(this);
+      handle.letGo();
+      return rc;
+    }
+
+    /** Undoes it, unless it ended: for close(), and the Cleaner of a lost Loan or View. */
+    @Override
+    public final void run() {
+      end(this::undo);
+    }
+  }
+
   /** Wakes every call blocked in C (they return ECLOSED); safe while they run. */
   abstract void shutdownNative();
 
-  /** Frees the C handle; runs once, with no call in flight. */
+  /** Frees the C handle; runs once, with no call in flight and no hold left. */
   abstract void closeNative();
 
   /**
    * Closes the handle: calls blocked in other threads return at once with ECLOSED, and
-   * every later call throws ECLOSED. Closing twice is fine.
+   * every later call throws ECLOSED. Loans not yet committed are given back unsent, and
+   * views are released (their accessors throw IllegalStateException). Closing twice is
+   * fine.
    */
   @Override
   public final void close() {
     if (!closing.compareAndSet(false, true)) return;
     shutdownNative();
+    leases.forEach(Lease::run); // a receive waiting for a view's release goes on, and ends
     calls.writeLock().lock();
     try {
       closed = true;
-      closeNative();
+      leases.forEach(Lease::run); // those that calls in flight made meanwhile
     } finally {
       calls.writeLock().unlock();
     }
+    letGo();
   }
 
   /** Whether close() was called. */

@@ -110,6 +110,100 @@ public final class Server extends Handle {
     return from[0];
   }
 
+  /**
+   * Zero-copy receiving: the next message from any client, read-only and in place (a copy
+   * of its own when it was not in one piece in shared memory), its checksum verified;
+   * {@link View#client()} sent it. Release it (try-with-resources) for the client to reuse
+   * the memory: until then other receives on this server wait. What the view shows stays
+   * mapped while its buffers are reachable (the server pins it), through the client's
+   * departure and this server's close alike.
+   */
+  public View recvView(int timeoutMs) {
+    long[] from = new long[1];
+    long[] flags = new long[1];
+    long[] pin = new long[1];
+    long[] status = new long[1];
+    enter("Server.recvView");
+    try {
+      ByteBuffer buf = smipc.server_recv_view_span(h, from, flags, pin, timeoutMs, status);
+      SmipcException.check((int) status[0], "Server.recvView");
+      if (buf == null || (flags[0] & MessageFlag.MSG_COPY) != 0 || pin[0] == 0) {
+        ByteBuffer copy; // the library's copy is reused by the next view: ours is our own
+        try {
+          copy = buf == null ? null : ZeroCopy.copyOf(buf);
+        } finally {
+          smipc.server_unpin_view(pin[0]);
+          smipc.server_release(h);
+        }
+        if (copy == null) throw ZeroCopy.noBuffer("Server.recvView");
+        return new View(from[0], copy, false, (flags[0] & MessageFlag.MSG_COPY) != 0, null);
+      }
+      Handle.Lease lease = new Handle.Lease(this) {
+        @Override
+        int undo() {
+          return smipc.server_release(h);
+        }
+      };
+      CLEANER.register(buf, new Unpin(pin[0])); // the memory, till no buffer reaches it
+      return new View(from[0], buf.asReadOnlyBuffer(), false, false, lease);
+    } finally {
+      leave();
+    }
+  }
+
+  /** A Cleaner's action: lets go of a view's pin (it must not reach the buffer). */
+  private static final class Unpin implements Runnable {
+    private final long pin;
+
+    Unpin(long pin) {
+      this.pin = pin;
+    }
+
+    @Override
+    public void run() {
+      smipc.server_unpin_view(pin);
+    }
+  }
+
+  /**
+   * Zero-copy sending to one client: room for a message of up to {@code n} bytes inside
+   * that client's shared memory, to write in place ({@link Loan#buffer()}) and send with
+   * {@link Loan#commit(int)}; closing the loan without a commit sends nothing. {@code
+   * timeoutMs} bounds the wait for room (ETIMEDOUT); ENOCLIENT: no such client. Larger than
+   * {@link ServerConfig#getBulkSize()} (1 MiB by default) throws {@link LoanSizeException}
+   * (send it with {@link #send}). One loan per client at a time: until it ends, other sends
+   * to that client wait. Do not touch its buffer after the loan ends (see {@link Loan}).
+   */
+  public Loan loan(long client, int n, int timeoutMs) {
+    ZeroCopy.checkSize(n, "Server.loan");
+    long[] status = new long[1];
+    String what = "Server.loan to client " + client;
+    enter("Server.loan");
+    try {
+      ByteBuffer buf = smipc.server_loan_span(h, client, n, timeoutMs, status);
+      int rc = (int) status[0];
+      if (rc != Status.OK) throw ZeroCopy.loanError(rc, what, n, timeoutMs, configIn());
+      Loan.Ends ends = new Loan.Ends(this) {
+        @Override
+        int commit(long k) {
+          return smipc.server_commit(h, client, k);
+        }
+
+        @Override
+        int undo() {
+          return smipc.server_cancel_loan(h, client);
+        }
+      };
+      if (buf == null) {
+        ends.run();
+        throw ZeroCopy.noBuffer(what);
+      }
+      return new Loan(ends, buf, what);
+    } finally {
+      leave();
+    }
+  }
+
   /** Sends one message to one client (ENOCLIENT: no such client, ECLOSED: it left). */
   public void send(long client, byte[] data, int timeoutMs) {
     enter("Server.send");
@@ -216,14 +310,19 @@ public final class Server extends Handle {
 
   /** The limits this server gives its connections (defaults filled in). */
   public ServerConfig config() {
-    ServerConfig cfg = new ServerConfig();
     enter("Server.config");
     try {
-      SmipcException.check(smipc.server_config_of(h, cfg), "Server.config");
-      return cfg;
+      return configIn();
     } finally {
       leave();
     }
+  }
+
+  /** The limits, inside a call (entered). */
+  private ServerConfig configIn() {
+    ServerConfig cfg = new ServerConfig();
+    SmipcException.check(smipc.server_config_of(h, cfg), "Server.config");
+    return cfg;
   }
 
   @Override

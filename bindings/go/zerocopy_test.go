@@ -1,0 +1,470 @@
+package smipc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sendByLoan fills a loan with data and commits it.
+func sendByLoan(t *testing.T, loan *Loan, data []byte) {
+	t.Helper()
+	buf := loan.Bytes()
+	if len(buf) != loan.Len() || len(buf) < len(data) {
+		t.Fatalf("a loan of %d bytes has %d", loan.Len(), len(buf))
+	}
+	copy(buf, data)
+	if err := loan.Commit(len(data)); err != nil {
+		t.Fatal(err)
+	}
+	if !loan.Done() || loan.Bytes() != nil {
+		t.Fatal("a committed loan still gives its bytes")
+	}
+}
+
+func TestLoansArriveIntact(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	for i, size := range []int{0, 1, 4095, 4096, 4097, 100000, 1 << 20} {
+		data := payload(size, i)
+		loan, err := cli.Loan(size, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendByLoan(t, loan, data)
+		loan.Cancel() // after a commit: nothing
+		if msg, err := srv.Recv(wait); err != nil || msg.Client != cli.ID() || !bytes.Equal(msg.Data, data) {
+			t.Fatalf("%d bytes by loan came as %d from %d, %v", size, len(msg.Data), msg.Client, err)
+		}
+		loan, err = srv.Loan(cli.ID(), size, wait) // and the server's way
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendByLoan(t, loan, data)
+		if r, err := cli.RecvMsg(wait); err != nil || r.Broadcast || !bytes.Equal(r.Data, data) {
+			t.Fatalf("%d bytes by the server's loan came as %d, %v", size, len(r.Data), err)
+		}
+	}
+	loan, err := cli.Loan(100, wait) // Commit sends the first n bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(loan.Bytes(), payload(100, 7))
+	if err := loan.Commit(101); !errors.Is(err, ErrInvalid) || loan.Done() {
+		t.Fatalf("commit of more than the loan: %v, done %v", err, loan.Done())
+	}
+	if err := loan.Commit(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := loan.Commit(10); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a second commit: %v", err)
+	}
+	if msg, err := srv.Recv(wait); err != nil || !bytes.Equal(msg.Data, payload(100, 7)[:10]) {
+		t.Fatalf("the first 10 bytes: %q, %v", msg.Data, err)
+	}
+	if _, err := srv.Loan(cli.ID()+1000, 10, wait); !errors.Is(err, ErrNoClient) {
+		t.Fatalf("a loan to nobody: %v", err)
+	}
+}
+
+func TestViewsShowTheMessage(t *testing.T) {
+	srv := listen(t, nil)
+	cli, other := dial(t), dial(t)
+	for i, size := range []int{0, 10, 4096, 5000, 100000, 1 << 20, 3 << 20} {
+		data := payload(size, i)
+		if err := cli.Send(data, wait); err != nil {
+			t.Fatal(err)
+		}
+		v, err := srv.RecvView(wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Client() != cli.ID() || !bytes.Equal(v.Data(), data) {
+			t.Fatalf("a view of %d bytes shows %d from %d", size, len(v.Data()), v.Client())
+		}
+		// in place: one packet, or one chunk of the bulk area (more than 4 packets)
+		inPlace := size <= 4096 || (size > 4*4096 && size <= 1<<20)
+		if v.Copied() == inPlace {
+			t.Fatalf("%d bytes: copied %v", size, v.Copied())
+		}
+		v.Release()
+		if err := srv.Send(cli.ID(), data, wait); err != nil {
+			t.Fatal(err)
+		}
+		v, err = cli.RecvView(wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Client() != cli.ID() || v.Broadcast() || !bytes.Equal(v.Data(), data) {
+			t.Fatalf("a client's view of %d bytes shows %d (broadcast %v)", size, len(v.Data()), v.Broadcast())
+		}
+		v.Release()
+		v.Release() // twice is fine
+	}
+	if n, err := srv.Broadcast([]byte("all"), wait); err != nil || n != 2 {
+		t.Fatalf("broadcast: %d, %v", n, err)
+	}
+	for _, c := range []*Client{cli, other} {
+		v, err := c.RecvView(wait)
+		if err != nil || !v.Broadcast() || v.Client() != c.ID() || string(v.Data()) != "all" {
+			t.Fatalf("a client's view of a broadcast: %v", err)
+		}
+		v.Release()
+	}
+	if _, err := srv.RecvView(0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("nothing there: %v", err)
+	}
+	if _, err := cli.RecvView(0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("nothing there, client: %v", err)
+	}
+	// released: the next receive goes on (a view not released would hold it up)
+	if err := cli.Send([]byte("next"), wait); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := srv.Recv(wait); err != nil || string(msg.Data) != "next" {
+		t.Fatalf("a receive after the views: %q, %v", msg.Data, err)
+	}
+}
+
+func TestLoanTooLarge(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	cfg, err := cli.Config()
+	if err != nil || cfg.BulkSize != 1<<20 || cfg.BulkSlots != 4 || cfg.NoBulk {
+		t.Fatalf("default bulk area: %+v, %v", cfg, err)
+	}
+	for _, loan := range []func() (*Loan, error){
+		func() (*Loan, error) { return cli.Loan(1<<20+1, wait) },
+		func() (*Loan, error) { return srv.Loan(cli.ID(), 1<<20+1, wait) },
+	} {
+		_, err := loan()
+		var e *Error
+		if !errors.Is(err, ErrLoanTooLarge) || !errors.As(err, &e) || e.Status != -14 || e.Limit != 1<<20 {
+			t.Fatalf("a loan past bulk_size: %v", err)
+		}
+		for _, want := range []string{"1048576", "Send", "BulkSize"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("%q does not say %q", err, want)
+			}
+		}
+	}
+	if err := cli.Send([]byte("still fine"), wait); err != nil { // nothing was held
+		t.Fatal(err)
+	}
+	if msg, err := srv.Recv(wait); err != nil || string(msg.Data) != "still fine" {
+		t.Fatalf("after ErrLoanTooLarge: %q, %v", msg.Data, err)
+	}
+	for _, c := range []struct {
+		cfg   Config
+		limit int
+	}{{Config{BulkSize: 64 << 10}, 64 << 10}, {Config{NoBulk: true}, 4096}} {
+		s, err := Listen(name(t)+"-small", &c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		small, err := Dial(name(t)+"-small", wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e *Error
+		if _, err := small.Loan(c.limit+1, wait); !errors.As(err, &e) || e.Limit != c.limit {
+			t.Fatalf("%+v: a loan of %d: %v", c.cfg, c.limit+1, err)
+		}
+		loan, err := small.Loan(c.limit, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendByLoan(t, loan, payload(c.limit, 2))
+		if msg, err := s.Recv(wait); err != nil || !bytes.Equal(msg.Data, payload(c.limit, 2)) {
+			t.Fatalf("%+v: a loan of the limit: %d bytes, %v", c.cfg, len(msg.Data), err)
+		}
+		small.Close()
+		s.Close()
+	}
+}
+
+func TestCancelSendsNothing(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	for _, size := range []int{100, 200000} {
+		loan, err := cli.Loan(size, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(loan.Bytes(), payload(size, 1))
+		loan.Cancel()
+		loan.Cancel() // twice is fine
+		if !loan.Done() || loan.Bytes() != nil {
+			t.Fatal("a cancelled loan still gives its bytes")
+		}
+		if err := loan.Commit(1); !errors.Is(err, ErrClosed) {
+			t.Fatalf("commit after cancel: %v", err)
+		}
+	}
+	loan, err := srv.Loan(cli.ID(), 50, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(loan.Bytes(), payload(50, 3))
+	loan.Cancel()
+	if _, err := srv.Recv(0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("the server got something: %v", err)
+	}
+	if _, err := cli.Recv(0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("the client got something: %v", err)
+	}
+	if err := cli.Send([]byte("after"), wait); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := srv.Recv(wait); err != nil || string(msg.Data) != "after" {
+		t.Fatalf("the message after cancelled loans: %q, %v", msg.Data, err)
+	}
+	if _, err := srv.Recv(0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("more after it: %v", err)
+	}
+}
+
+// Data after Release, and after both ends closed, reads mapped memory: no crash.
+func TestDataAfterReleaseAndClose(t *testing.T) {
+	srv, err := Listen(name(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := Dial(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := payload(100000, 4)
+	if err := cli.Send(data, wait); err != nil {
+		t.Fatal(err)
+	}
+	sv, err := srv.RecvView(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.Release()
+	if !sv.Released() || len(sv.Data()) != len(data) {
+		t.Fatalf("after Release: released %v, %d bytes", sv.Released(), len(sv.Data()))
+	}
+	if err := srv.Send(cli.ID(), data, wait); err != nil {
+		t.Fatal(err)
+	}
+	cv, err := cli.RecvView(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loan, err := cli.Loan(1000, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := loan.Bytes()
+	cli.Close() // a view and a loan out: both end, the memory stays
+	srv.Close()
+	if !cv.Released() || !loan.Done() {
+		t.Fatal("Close left a view or a loan open")
+	}
+	if _, err := cli.RecvView(0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("RecvView after Close: %v", err)
+	}
+	if _, err := cli.Loan(1, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Loan after Close: %v", err)
+	}
+	if _, err := srv.RecvView(0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("server RecvView after Close: %v", err)
+	}
+	runtime.GC() // all three are still reachable: nothing may go
+	sum := 0
+	for _, b := range sv.Data() {
+		sum += int(b)
+	}
+	for _, b := range cv.Data() {
+		sum += int(b)
+	}
+	kept[0] = 1 // written nowhere, and no crash
+	t.Logf("read %d", sum)
+	runtime.KeepAlive(sv)
+	runtime.KeepAlive(cv)
+	runtime.KeepAlive(loan)
+}
+
+func TestCloseWithAViewOut(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	for _, m := range []string{"one", "two"} {
+		if err := cli.Send([]byte(m), wait); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := srv.RecvView(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := make(chan error, 1)
+	go func() { _, err := srv.Recv(-1); end <- err }() // waits for the release
+	time.Sleep(20 * time.Millisecond)
+	srv.Close()
+	select {
+	case err := <-end:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("the waiting receive: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the waiting receive did not end")
+	}
+	if !v.Released() {
+		t.Fatal("the view after Close")
+	}
+}
+
+// smipcMappings counts this process's mappings of smipc's shared memory.
+func smipcMappings(t *testing.T) int {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(maps), "memfd:smipc")
+}
+
+// settled collects garbage (finalizers run) until the mappings stop going away.
+func settled(t *testing.T) int {
+	last := -1
+	for same, i := 0, 0; same < 3 && i < 100; i++ {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+		now := smipcMappings(t)
+		if now == last {
+			same++
+		} else {
+			same = 0
+		}
+		last = now
+	}
+	return last
+}
+
+// keepAView leaves a client's view of a message, its client and server closed.
+func keepAView(t *testing.T) *View {
+	srv, err := Listen(name(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cli, err := Dial(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := srv.Send(cli.ID(), payload(3000, 1), wait); err != nil {
+		t.Fatal(err)
+	}
+	v, err := cli.RecvView(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Release()
+	return v
+}
+
+// A closed client's memory stays while a View reaches it, and goes once it is garbage.
+func TestClosedClientsMemoryGoesWithItsViews(t *testing.T) {
+	base := settled(t)
+	v := keepAView(t)
+	if settled(t) <= base {
+		t.Fatal("the memory went while a View reached it")
+	}
+	if !bytes.Equal(v.Data(), payload(3000, 1)) {
+		t.Fatal("the kept view changed") // nobody wrote there since
+	}
+	runtime.KeepAlive(v)
+	v = nil
+	for deadline := time.Now().Add(wait); settled(t) > base; {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed client's memory stayed")
+		}
+	}
+}
+
+const echoEnv = "SMIPC_GO_TEST_ECHO_SERVER"
+
+// echoSizes are the messages of TestZeroCopyAcrossProcesses.
+var echoSizes = []int{0, 1, 4096, 70000, 1 << 20}
+
+// zeroCopyEchoServer is TestZeroCopyAcrossProcesses' peer, this test binary run again: it
+// answers each view with a loan of its bytes.
+func zeroCopyEchoServer(name string) int {
+	srv, err := Listen(name, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer srv.Close()
+	fmt.Println("serving")
+	for range echoSizes {
+		v, err := srv.RecvView(wait)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		loan, err := srv.Loan(v.Client(), len(v.Data()), wait)
+		if err == nil {
+			copy(loan.Bytes(), v.Data())
+			err = loan.Commit(len(v.Data()))
+		}
+		v.Release()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// Loans and views across processes: this process's client, a zero-copy echo server in
+// another.
+func TestZeroCopyAcrossProcesses(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), echoEnv+"="+name(t))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	said := make([]byte, len("serving\n"))
+	if _, err := out.Read(said); err != nil || string(said) != "serving\n" {
+		t.Fatalf("the peer said %q, %v", said, err)
+	}
+	cli, err := DialWait(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, size := range echoSizes {
+		data := payload(size, i+20)
+		loan, err := cli.Loan(size, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendByLoan(t, loan, data)
+		v, err := cli.RecvView(wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Broadcast() || !bytes.Equal(v.Data(), data) {
+			t.Fatalf("%d bytes came back as %d", size, len(v.Data()))
+		}
+		v.Release()
+	}
+	cli.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the peer: %v", err)
+	}
+}
