@@ -15,6 +15,10 @@
 // order with its messages. A client's RecvMsg tells a broadcast from a message sent to
 // it alone. Errors about a name say the rule a bad name broke, or the socket path that
 // was looked for (NamePath).
+//
+// Zero-copy: Client.Loan and Server.Loan lend room in the shared memory to write a message
+// in place (Loan), and Server.RecvView and Client.RecvView show a received one in place
+// (View); see Loan and View for how long their bytes stay valid.
 package smipc
 
 import (

@@ -390,6 +390,106 @@ func TestClosedClientsMemoryGoesWithItsViews(t *testing.T) {
 	}
 }
 
+// keepAServerView leaves a server's view of a message from a client that has left.
+func keepAServerView(t *testing.T, srv *Server) *View {
+	cli, err := Dial(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := cli.Send(payload(3000, 2), wait); err != nil {
+		t.Fatal(err)
+	}
+	v, err := srv.RecvView(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Release()
+	return v
+}
+
+// What a server's View shows stays mapped (pinned) after its client left, while the View
+// is reachable, and goes once it is garbage.
+func TestServersPinnedMemoryGoesWithItsViews(t *testing.T) {
+	base := settled(t)
+	srv := listen(t, nil)
+	v := keepAServerView(t, srv)
+	deadline := time.Now().Add(wait)
+	for ids, _ := srv.Clients(); len(ids) > 0; ids, _ = srv.Clients() {
+		if time.Now().After(deadline) {
+			t.Fatal("the client never left")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if settled(t) <= base {
+		t.Fatal("the pinned memory went while a View reached it")
+	}
+	if !bytes.Equal(v.Data(), payload(3000, 2)) {
+		t.Fatal("the kept view changed")
+	}
+	runtime.KeepAlive(v)
+	v = nil
+	for settled(t) > base {
+		if time.Now().After(deadline) {
+			t.Fatal("the pinned memory stayed")
+		}
+	}
+}
+
+// loseAViewAndALoan receives a view and takes a loan, and ends neither.
+func loseAViewAndALoan(t *testing.T, srv *Server, cli *Client) {
+	if _, err := srv.RecvView(wait); err != nil {
+		t.Fatal(err)
+	}
+	loan, err := cli.Loan(100, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loan.Bytes()[0] = 1
+}
+
+// A lost View is released and a lost Loan given back unsent once they are garbage.
+func TestLostViewsAndLoansEnd(t *testing.T) {
+	srv := listen(t, nil)
+	cli := dial(t)
+	for _, m := range []string{"one", "two"} {
+		if err := cli.Send([]byte(m), wait); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loseAViewAndALoan(t, srv, cli)
+	deadline := time.Now().Add(wait)
+	for { // waits for the lost view's release
+		runtime.GC()
+		msg, err := srv.Recv(20 * time.Millisecond)
+		if err == nil {
+			if string(msg.Data) != "two" {
+				t.Fatalf("after the lost view: %q", msg.Data)
+			}
+			break
+		}
+		if !errors.Is(err, ErrTimeout) || time.Now().After(deadline) {
+			t.Fatalf("recv after the lost view: %v", err)
+		}
+	}
+	for { // waits for the lost loan's cancel
+		runtime.GC()
+		err := cli.Send([]byte("three"), 20*time.Millisecond)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrTimeout) || time.Now().After(deadline) {
+			t.Fatalf("send after the lost loan: %v", err)
+		}
+	}
+	if msg, err := srv.Recv(wait); err != nil || string(msg.Data) != "three" {
+		t.Fatalf("after the lost loan: %q, %v", msg.Data, err)
+	}
+	if _, err := srv.Recv(0); !errors.Is(err, ErrTimeout) { // the lost loan sent nothing
+		t.Fatalf("the lost loan sent something: %v", err)
+	}
+}
+
 const echoEnv = "SMIPC_GO_TEST_ECHO_SERVER"
 
 // echoSizes are the messages of TestZeroCopyAcrossProcesses.

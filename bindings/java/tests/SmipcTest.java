@@ -659,6 +659,72 @@ public class SmipcTest {
     while (settled() > base) check(System.nanoTime() < deadline, "the closed client's memory stayed");
   }
 
+  /** A view in a server's memory, its client gone (in a frame of its own, as above). */
+  static void keepAServerView(Server srv, String name, ByteBuffer[] kept) throws Exception {
+    try (Client cli = new Client(name, WAIT)) {
+      cli.send(payload(3000, 2), WAIT);
+      try (View v = srv.recvView(WAIT)) {
+        kept[0] = v.data();
+      }
+    }
+  }
+
+  /** What a server's view showed stays mapped (pinned) after its client left, while a
+   * buffer reaches it, and goes after. */
+  static void serversPinnedMemoryGoesWithItsBuffers(String name) throws Exception {
+    long base = settled();
+    try (Server srv = new Server(name)) {
+      ByteBuffer[] kept = new ByteBuffer[1];
+      keepAServerView(srv, name, kept);
+      long deadline = System.nanoTime() + WAIT * 1_000_000L;
+      while (srv.clients().length > 0) {
+        check(System.nanoTime() < deadline, "the client never left");
+        Thread.sleep(5);
+      }
+      check(settled() > base, "the pinned memory went while a buffer reached it");
+      check(kept[0].get(2999) == payload(3000, 2)[2999], "the kept buffer");
+      kept[0] = null;
+      while (settled() > base) check(System.nanoTime() < deadline, "the pinned memory stayed");
+    }
+  }
+
+  /** A view and a loan nobody ended (dropped in a frame of their own). */
+  static void loseAViewAndALoan(Server srv, Client cli) {
+    srv.recvView(WAIT);
+    cli.loan(100, WAIT).buffer().put(0, (byte) 1);
+  }
+
+  /** A lost view is released and a lost loan given back unsent once they are garbage. */
+  static void lostViewsAndLoansEnd(String name) throws Exception {
+    try (Server srv = new Server(name); Client cli = new Client(name, WAIT)) {
+      cli.send("one".getBytes(), WAIT);
+      cli.send("two".getBytes(), WAIT);
+      loseAViewAndALoan(srv, cli);
+      long deadline = System.nanoTime() + WAIT * 1_000_000L;
+      Message m = null;
+      while (m == null) { // waits for the lost view's release
+        System.gc();
+        try {
+          m = srv.recv(20);
+        } catch (SmipcException e) {
+          check(e.status() == Status.ETIMEDOUT && System.nanoTime() < deadline, "recv: " + e);
+        }
+      }
+      check(new String(m.data()).equals("two"), "after the lost view: " + new String(m.data()));
+      for (boolean sent = false; !sent; ) { // waits for the lost loan's cancel
+        System.gc();
+        try {
+          cli.send("three".getBytes(), 20);
+          sent = true;
+        } catch (SmipcException e) {
+          check(e.status() == Status.ETIMEDOUT && System.nanoTime() < deadline, "send: " + e);
+        }
+      }
+      check(new String(srv.recv(WAIT).data()).equals("three"), "after the lost loan");
+      fails(Status.ETIMEDOUT, () -> srv.recv(0)); // the lost loan sent nothing
+    }
+  }
+
   /** close() with a view out while another thread waits to receive: both end. */
   static void closeWithAViewOut(String name) throws Exception {
     try (Server srv = new Server(name); Client cli = new Client(name, WAIT)) {
@@ -746,7 +812,8 @@ public class SmipcTest {
         "closeWhileBlocked", "config", "connectWaitForTheServer", "connectWaitTimesOut",
         "joinsAndDepartures", "broadcastOrReply", "cancelSends", "errorsSayWhere",
         "loansArriveIntact", "viewsShowTheMessage", "loanTooLarge", "cancelSendsNothing",
-        "buffersOutliveTheirViews", "closedClientsMemoryGoesWithItsBuffers", "closeWithAViewOut", "recvMessageIntoSaysBroadcast",
+        "buffersOutliveTheirViews", "closedClientsMemoryGoesWithItsBuffers",
+        "serversPinnedMemoryGoesWithItsBuffers", "lostViewsAndLoansEnd", "closeWithAViewOut", "recvMessageIntoSaysBroadcast",
         "zeroCopyAcrossProcesses"};
     for (String n : names) {
       try {
