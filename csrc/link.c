@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* The header fields a checksum covers, in this order (docs/PROTOCOL.md). */
 struct crc_fields {
@@ -67,6 +68,7 @@ void smipc_link_init(struct smipc_link *l, void *segment, const struct smipc_seg
     l->check_every = p->ring_packets / 4 ? p->ring_packets / 4 : 1;
     smipc_spin_init(&l->tx_spin);
     smipc_spin_init(&l->rx_spin);
+    l->bulk_idle_ns = smipc_bulk_idle_ns();
 }
 
 void smipc_link_release(struct smipc_link *l)
@@ -154,6 +156,52 @@ static void wake_consumer(struct smipc_link *l)
     }
 }
 
+/* ---- giving idle bulk pages back ---- */
+
+#define BULK_IDLE_NS 1000000000LL /* a second without large messages */
+
+int64_t smipc_bulk_idle_ns(void)
+{
+    /* SMIPC_BULK_IDLE_MS overrides it (-1: never), for tests and for the memory-minded */
+    const char *env = getenv("SMIPC_BULK_IDLE_MS");
+    if (env && *env) {
+        char *end;
+        long ms = strtol(env, &end, 10);
+        if (!*end && ms >= -1 && ms <= 86400000)
+            return ms < 0 ? -1 : (int64_t)ms * 1000000;
+    }
+    return BULK_IDLE_NS;
+}
+
+/* A chunk is about to be written in the bulk area (the clock costs nothing beside it). */
+static void bulk_touched(struct smipc_link *l)
+{
+    l->tx_bulk_at = smipc_now_ns();
+    if (l->bulk_idle_ns < 0 || atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed))
+        return;
+    /* seq_cst, as the sweep's store of its flag and load of ours: one of us sees the other */
+    atomic_store(&l->tx_bulk_dirty, 1);
+    if (l->bulk_sweep && !atomic_load(l->bulk_sweep) && !atomic_exchange(l->bulk_sweep, 1))
+        smipc_efd_signal(l->bulk_sweep_efd);
+}
+
+int smipc_link_trim_bulk(struct smipc_link *l, int64_t now)
+{
+    struct smipc_ring *r = &l->tx;
+    if (!atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed) || l->loan ||
+        now - l->tx_bulk_at < l->bulk_idle_ns)
+        return 0;
+    /* The consumer takes packets in order and frees a chunk's packet only after reading
+     * the chunk (or at a view's release): the last packet taken, no chunk is being read.
+     * The acquire pairs with its release, so its reads are done. */
+    if (slot_full(r, pos_add(r, l->tx_pos, r->count - 1)))
+        return 0;
+    /* tmpfs frees the pages for every mapping; a failure leaves them, as before */
+    madvise(r->bulk, (size_t)r->bulk_slots * r->bulk_size, MADV_REMOVE);
+    atomic_store(&l->tx_bulk_dirty, 0);
+    return 1;
+}
+
 /* Where the next packet's data goes: in the packet, or in the next chunk's bulk slot. */
 static unsigned char *tx_data_at(const struct smipc_link *l, int bulk)
 {
@@ -170,6 +218,8 @@ static void put_packet(struct smipc_link *l, uint64_t tid, uint32_t npk, uint32_
     struct smipc_packet_hdr *h = slot_at(r, l->tx_pos);
     unsigned char *dst = tx_data_at(l, bulk);
     if (bulk) {
+        if (data) /* a loan's chunk was touched when lent */
+            bulk_touched(l);
         l->tx_chunk_seq[l->tx_chunks % r->bulk_slots] = l->tx_seq;
         l->tx_chunks++;
     }
@@ -326,6 +376,8 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
 {
     if (len > l->max_message_size)
         return SMIPC_EMSGSIZE;
+    if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed))
+        smipc_link_trim_bulk(l, smipc_now_ns());
     int rc = link_closed_status(l);
     if (rc)
         return rc;
@@ -390,6 +442,8 @@ int smipc_link_loan(struct smipc_link *l, size_t len, void **buf, int64_t deadli
     int rc = link_closed_status(l);
     if (rc)
         return rc;
+    if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed))
+        smipc_link_trim_bulk(l, smipc_now_ns());
     uint32_t need = room_needed(l, 1, bulk ? 1 : 0);
     if (!has_room(l, need)) {
         rc = atomic_load_explicit(&l->cancel_gen, memory_order_relaxed) != l->tx_gen
@@ -398,6 +452,8 @@ int smipc_link_loan(struct smipc_link *l, size_t len, void **buf, int64_t deadli
         if (rc)
             return rc;
     }
+    if (bulk)
+        bulk_touched(l); /* the application writes there now */
     l->loan = bulk ? 2 : 1;
     l->loan_len = len;
     *buf = tx_data_at(l, bulk);

@@ -86,6 +86,14 @@ struct smipc_link {
     size_t loan_len;
     int view;
     uint64_t view_len;
+    /* Idle bulk pages go back to the system (smipc_link_trim_bulk), producer side: */
+    _Atomic int tx_bulk_dirty; /* written since last given back (read by the server's thread) */
+    int64_t tx_bulk_at;        /* when a chunk was last written, under the sender's lock */
+    int64_t bulk_idle_ns;      /* smipc_bulk_idle_ns() when the link was made */
+    /* a server's: set when a link becomes dirty, with its thread woken through the eventfd
+     * to look for idle ones (NULL on a client, which trims in its own sends) */
+    _Atomic int *bulk_sweep;
+    int bulk_sweep_efd;
 };
 
 /* A counter only one side's calls update (under that side's lock): a plain add. */
@@ -138,6 +146,16 @@ void smipc_link_cancel_loan(struct smipc_link *l);
 int smipc_link_view(struct smipc_link *l, const void **data, size_t *len);
 /* Frees the viewed message's packet (or slot) for the producer. */
 void smipc_link_view_done(struct smipc_link *l);
+
+/* Gives the pages of this side's bulk area back to the system (both processes' mappings
+ * lose them; the next chunk faults in fresh zeroed pages) when a chunk was written and
+ * the area has been idle for bulk_idle_ns since, with every packet taken by the
+ * consumer: nothing of it is then in use, and nothing will be until our next send. Under
+ * the sender's lock, no loan out. 1 if given back. Sends and loans call it themselves. */
+int smipc_link_trim_bulk(struct smipc_link *l, int64_t now);
+/* How long a bulk area stays idle before its pages go back (ns): 1 s, or
+ * SMIPC_BULK_IDLE_MS from the environment; < 0: never. */
+int64_t smipc_bulk_idle_ns(void);
 
 /* Takes whatever packets are ready without waiting. SMIPC_OK: a whole message is in buf
  * and *len is its length; SMIPC_ETOOSMALL: *len is the size needed, nothing consumed;

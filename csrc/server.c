@@ -67,6 +67,7 @@ static void server_forked_child(struct smipc_forkable *f)
     smipc_close_fd(&srv->stop_efd);
     smipc_close_fd(&srv->recv_epfd);
     smipc_close_fd(&srv->notify_efd);
+    smipc_close_fd(&srv->sweep_efd);
     for (size_t i = 0; i < srv->nconns; i++)
         forget_in_child(srv->conns[i]);
     for (size_t i = 0; i < srv->nview; i++) /* a receive was under way: it may hold more */
@@ -129,6 +130,7 @@ static void server_free(smipc_server *srv)
     smipc_close_fd(&srv->stop_efd);
     smipc_close_fd(&srv->recv_epfd);
     smipc_close_fd(&srv->notify_efd);
+    smipc_close_fd(&srv->sweep_efd);
     if (!child)
         pthread_mutex_destroy(&srv->lock);
     free(srv);
@@ -212,6 +214,9 @@ SMIPC_EXPORT int smipc_server_open(smipc_server **out, const char *name,
     srv->cfg = *cfg;
     srv->params = params;
     srv->listen_fd = srv->thread_epfd = srv->stop_efd = srv->recv_epfd = srv->notify_efd = -1;
+    srv->sweep_efd = -1;
+    int64_t idle_ms = smipc_bulk_idle_ns() / 1000000;
+    srv->sweep_ms = idle_ms < 10 ? 10 : idle_ms > 1000 ? 1000 : (int)idle_ms;
     srv->next_id = 1;
     /* Room for four messages of the largest size parked at once (at least 256 MiB) */
     srv->park_budget =
@@ -234,9 +239,10 @@ SMIPC_EXPORT int smipc_server_open(smipc_server **out, const char *name,
         srv->recv_epfd = epoll_create1(EPOLL_CLOEXEC);
         srv->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         srv->notify_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        srv->sweep_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
         if (srv->thread_epfd < 0 || srv->recv_epfd < 0 || srv->stop_efd < 0 ||
-            srv->notify_efd < 0 ||
+            srv->notify_efd < 0 || srv->sweep_efd < 0 ||
             epoll_ctl(srv->recv_epfd, EPOLL_CTL_ADD, srv->notify_efd, &ev) != 0)
             rc = SMIPC_ESYS;
     }

@@ -63,6 +63,9 @@ struct smipc_server {
     int stop_efd;
     int recv_epfd;  /* every connection's c2s data eventfd + notify: smipc_server_fd */
     int notify_efd; /* departures, and fd-mode "still readable" */
+    int sweep_efd;  /* a connection's bulk area was written: the thread looks for idle ones */
+    _Atomic int bulk_sweep; /* the thread is sweeping for idle bulk areas (server_thread.c) */
+    int sweep_ms;           /* how often: smipc_bulk_idle_ns() at open, within [10 ms, 1 s] */
     pthread_t thread;
     int thread_running;
 

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { TAG_LISTEN = 1, TAG_STOP, TAG_PENDING, TAG_CONN };
+enum { TAG_LISTEN = 1, TAG_STOP, TAG_PENDING, TAG_CONN, TAG_SWEEP };
 #define TAG_SHIFT      56
 #define TAG_VALUE_MASK ((1ull << TAG_SHIFT) - 1)
 
@@ -267,14 +267,84 @@ static int expire_pending(smipc_server *srv)
     return smipc_poll_ms(next);
 }
 
+#define SWEEP_BATCH 64 /* connections looked at per hold of the table's lock */
+
+/* Gives back the bulk pages of our sends to clients that have been idle long enough
+ * (smipc_link_trim_bulk), skipping a connection a sender holds (next sweep). Returns
+ * whether any connection's area is still dirty: then the thread sweeps again. */
+static int sweep_bulk(smipc_server *srv)
+{
+    int64_t now = smipc_now_ns();
+    int dirty_left = 0;
+    for (size_t at = 0;;) {
+        struct smipc_conn *batch[SWEEP_BATCH];
+        size_t n = 0;
+        pthread_mutex_lock(&srv->lock);
+        size_t end = srv->nconns;
+        for (; at < end && n < SWEEP_BATCH; at++) {
+            struct smipc_conn *c = srv->conns[at];
+            if (atomic_load(&c->link.tx_bulk_dirty)) {
+                smipc_conn_ref(c);
+                batch[n++] = c;
+            }
+        }
+        pthread_mutex_unlock(&srv->lock);
+        for (size_t i = 0; i < n; i++) {
+            struct smipc_conn *c = batch[i];
+            int trimmed = 0;
+            if (smipc_call_trylock(&c->send_lock)) {
+                trimmed = smipc_link_trim_bulk(&c->link, now);
+                smipc_call_unlock(&c->send_lock);
+            }
+            dirty_left |= !trimmed;
+            smipc_conn_unref(c);
+        }
+        if (at >= end)
+            return dirty_left;
+    }
+}
+
+/* Sweeps while some area is dirty; stops when none is, unless one became dirty meanwhile
+ * (its sender saw the flag still up and woke nobody: seq_cst on both sides, see
+ * bulk_touched). */
+static void sweep(smipc_server *srv)
+{
+    if (sweep_bulk(srv))
+        return;
+    atomic_store(&srv->bulk_sweep, 0);
+    pthread_mutex_lock(&srv->lock);
+    int again = 0;
+    for (size_t i = 0; i < srv->nconns && !again; i++)
+        again = atomic_load(&srv->conns[i]->link.tx_bulk_dirty);
+    pthread_mutex_unlock(&srv->lock);
+    if (again)
+        atomic_store(&srv->bulk_sweep, 1);
+}
+
 static void *server_thread(void *arg)
 {
     smipc_server *srv = arg;
     struct epoll_event evs[32];
     int64_t accept_retry_at = 0; /* listener disarmed until then (accept_later) */
+    int64_t sweep_at = 0;        /* the next sweep for idle bulk areas, while bulk_sweep */
     pthread_setname_np(pthread_self(), "smipc-server"); /* for ps, gdb and the tests */
     for (;;) {
         int timeout = expire_pending(srv);
+        if (atomic_load(&srv->bulk_sweep)) {
+            int64_t now = smipc_now_ns();
+            if (!sweep_at) { /* just went up: the first sweep one interval from now */
+                sweep_at = now + (int64_t)srv->sweep_ms * 1000000;
+            } else if (now >= sweep_at) {
+                sweep(srv);
+                sweep_at =
+                    atomic_load(&srv->bulk_sweep) ? now + (int64_t)srv->sweep_ms * 1000000 : 0;
+            }
+            int ms = smipc_poll_ms(sweep_at);
+            if (sweep_at && (timeout < 0 || ms < timeout))
+                timeout = ms;
+        } else {
+            sweep_at = 0;
+        }
         if (accept_retry_at) {
             int64_t left = accept_retry_at - smipc_now_ns();
             if (left <= 0) {
@@ -300,6 +370,9 @@ static void *server_thread(void *arg)
             case TAG_CONN:
                 on_departure(srv, value);
                 break;
+            case TAG_SWEEP: /* bulk_sweep is up: the loop's head times the sweeps */
+                smipc_efd_drain(srv->sweep_efd);
+                break;
             }
         }
     }
@@ -312,6 +385,9 @@ int smipc_server_thread_start(smipc_server *srv)
         return SMIPC_ESYS;
     ev.data.u64 = tagged(TAG_STOP, 0);
     if (epoll_ctl(srv->thread_epfd, EPOLL_CTL_ADD, srv->stop_efd, &ev) != 0)
+        return SMIPC_ESYS;
+    ev.data.u64 = tagged(TAG_SWEEP, 0);
+    if (epoll_ctl(srv->thread_epfd, EPOLL_CTL_ADD, srv->sweep_efd, &ev) != 0)
         return SMIPC_ESYS;
     /* Signals belong to the application's threads, never to ours. */
     sigset_t all, old;

@@ -1,6 +1,7 @@
 /* The bulk area on the library's defaults: a connection that only carries small messages
- * never touches it (its pages are not resident), and large messages in both directions
- * use it across processes, intact. */
+ * never touches it (its pages are not resident), large messages in both directions use it
+ * across processes, intact, and an area idle for a while gives its pages back (never one
+ * still being read) and works as before when used again. */
 #include "helpers.h"
 
 #include "layout.h"
@@ -8,6 +9,7 @@
 
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MiB (1u << 20)
@@ -56,6 +58,8 @@ static int client_main(void *p)
 
 static void run(int large)
 {
+    /* the pages are counted: none may go back meanwhile (the links read it when made) */
+    setenv("SMIPC_BULK_IDLE_MS", "-1", 1);
     const char *name = th_name(large ? "bulkbig" : "bulksmall");
     smipc_server *srv = th_server(name, NULL);
     struct echo_args a = {name, large, {0, 0}};
@@ -92,6 +96,125 @@ static void run(int large)
     assert_int_equal(th_wait(pid, 20000), 0);
     th_gate_close(&a.checked);
     smipc_server_close(srv);
+    unsetenv("SMIPC_BULK_IDLE_MS");
+}
+
+#define IDLE_MS      50
+#define IDLE_MS_TEXT "50"
+
+struct idle_args {
+    const char *name;
+    struct th_gate step;   /* the server checked what it had to: the client goes on */
+    struct th_gate pinged; /* the client sent a small message while the server held a view */
+};
+
+/* Past the idle time since this process last wrote a chunk (a clock, not a race: the
+ * policy under test is "idle for IDLE_MS") */
+static void idle(void)
+{
+    struct timespec t = {0, 3 * IDLE_MS * 1000000L};
+    while (nanosleep(&t, &t) != 0)
+        ;
+}
+
+static int idle_client(void *p)
+{
+    struct idle_args *a = p;
+    smipc_client *cli;
+    CHILD_OK(smipc_client_connect(&cli, a->name, 5000));
+    static char out[3 * MiB], in[3 * MiB];
+    for (uint64_t round = 0; round < 2; round++) {
+        th_fill(out, sizeof out, round);
+        CHILD_OK(smipc_client_send(cli, out, sizeof out, 5000));
+        size_t len = sizeof in;
+        CHILD_OK(smipc_client_recv(cli, in, &len, 5000));
+        CHILD_CHECK(len == sizeof in && th_check(in, len, round + 10));
+        idle();
+        CHILD_OK(smipc_client_send(cli, "ping", 4, 5000)); /* gives c2s back first */
+        CHILD_CHECK(th_gate_wait(&a->step, 20000) == 0);
+    }
+    /* a loan in the area the server is about to view: held, it must survive our sends */
+    void *room;
+    CHILD_OK(smipc_client_loan(cli, &room, MiB, 5000));
+    th_fill(room, MiB, 20);
+    CHILD_OK(smipc_client_commit(cli, MiB));
+    CHILD_CHECK(th_gate_wait(&a->step, 20000) == 0); /* the server holds its view */
+    idle();
+    CHILD_OK(smipc_client_send(cli, "ping", 4, 5000));
+    th_gate_open(&a->pinged);
+    CHILD_CHECK(th_gate_wait(&a->step, 20000) == 0);
+    smipc_client_close(cli);
+    return 0;
+}
+
+struct area {
+    void *map;
+    size_t off, len;
+};
+
+static int area_gone(void *p)
+{
+    struct area *a = p;
+    return resident_pages(a->map, a->off, a->len) == 0;
+}
+
+static void test_idle_areas_give_their_pages_back(void **state)
+{
+    (void)state;
+    setenv("SMIPC_BULK_IDLE_MS", IDLE_MS_TEXT, 1);
+    const char *name = th_name("bulkidle");
+    smipc_server *srv = th_server(name, NULL);
+    struct idle_args a = {name, {0, 0}, {0, 0}};
+    th_gate_init(&a.step);
+    th_gate_init(&a.pinged);
+    pid_t pid = th_spawn(idle_client, &a);
+    static char buf[3 * MiB];
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    smipc_client_id from = 0;
+    struct area c2s = {0}, s2c = {0};
+    for (uint64_t round = 0; round < 2; round++) {
+        size_t len = sizeof buf;
+        assert_smipc_ok(smipc_server_recv(srv, &from, buf, &len, 10000));
+        assert_true(len == sizeof buf && th_check(buf, len, round));
+        if (!c2s.map) {
+            size_t size;
+            void *map = smipc_testing_server_segment(srv, from, &size);
+            const struct smipc_segment_hdr *sh = map;
+            c2s = (struct area){map, sh->bulk_offset[0], (size_t)sh->bulk_size * sh->bulk_slots};
+            s2c = (struct area){map, sh->bulk_offset[1], c2s.len};
+        }
+        assert_true(resident_pages(c2s.map, c2s.off, c2s.len) * page >= 3 * MiB);
+        th_fill(buf, sizeof buf, round + 10);
+        assert_smipc_ok(smipc_server_send(srv, from, buf, sizeof buf, 10000));
+        /* our direction: the server's thread gives it back once the client took it all */
+        assert_true(th_eventually(area_gone, &s2c, 10000));
+        /* theirs: the client's next send, past the idle time, gave it back first */
+        len = sizeof buf;
+        assert_smipc_ok(smipc_server_recv(srv, &from, buf, &len, 10000));
+        assert_true(len == 4 && memcmp(buf, "ping", 4) == 0);
+        assert_int_equal(resident_pages(c2s.map, c2s.off, c2s.len), 0);
+        th_gate_open(&a.step); /* the second round: the same through fresh pages */
+    }
+    const void *data;
+    size_t len;
+    uint32_t flags;
+    assert_smipc_ok(smipc_server_recv_view(srv, &from, &data, &len, &flags, 10000));
+    assert_true(len == MiB && !(flags & SMIPC_MSG_COPY));
+    th_gate_open(&a.step);
+    assert_int_equal(th_gate_wait(&a.pinged, 20000), 0);
+    /* the client sent, idle, while we held the view: its area stayed, intact */
+    assert_true(resident_pages(c2s.map, c2s.off, c2s.len) * page >= MiB);
+    assert_true(th_check(data, len, 20));
+    assert_smipc_ok(smipc_server_release(srv));
+    len = sizeof buf;
+    assert_smipc_ok(smipc_server_recv(srv, &from, buf, &len, 10000));
+    assert_true(len == 4 && memcmp(buf, "ping", 4) == 0);
+    th_gate_open(&a.step);
+    assert_int_equal(th_wait(pid, 20000), 0);
+    th_gate_close(&a.step);
+    th_gate_close(&a.pinged);
+    smipc_server_close(srv);
+    unsetenv("SMIPC_BULK_IDLE_MS");
 }
 
 static void test_small_messages_leave_the_bulk_area_untouched(void **state)
@@ -112,6 +235,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_messages_leave_the_bulk_area_untouched),
         cmocka_unit_test(test_large_messages_go_through_it),
+        cmocka_unit_test(test_idle_areas_give_their_pages_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
