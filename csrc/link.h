@@ -61,6 +61,9 @@ struct smipc_link {
     uint64_t tx_tid;       /* transfer ids count in 64 bits: the 32 in a packet wrap harmlessly */
     uint32_t tx_unchecked; /* packets published since we last looked for a sleeping consumer */
     uint64_t tx_chunks;    /* bulk chunks sent: chunk n goes in slot n % bulk_slots */
+    /* the bulk area was written since its pages last went back (smipc_link_trim_bulk);
+     * here, by what every send reads, as every send looks at it (the server's thread too) */
+    _Atomic int tx_bulk_dirty;
     struct smipc_spin tx_spin;
     /* consumer side, under the receiver's lock */
     uint32_t rx_pos, rx_seq;
@@ -87,9 +90,8 @@ struct smipc_link {
     int view;
     uint64_t view_len;
     /* Idle bulk pages go back to the system (smipc_link_trim_bulk), producer side: */
-    _Atomic int tx_bulk_dirty; /* written since last given back (read by the server's thread) */
-    int64_t tx_bulk_at;        /* when a chunk was last written, under the sender's lock */
-    int64_t bulk_idle_ns;      /* smipc_bulk_idle_ns() when the link was made */
+    int64_t tx_bulk_at;   /* when a chunk was last written, under the sender's lock */
+    int64_t bulk_idle_ns; /* smipc_bulk_idle_ns() when the link was made */
     /* a server's: set when a link becomes dirty, with its thread woken through the eventfd
      * to look for idle ones (NULL on a client, which trims in its own sends) */
     _Atomic int *bulk_sweep;
