@@ -19,6 +19,7 @@ mkdir -p docs/bench
     | tee docs/bench/c_bench.txt
 ./build-release/bench/plain_ring | tee docs/bench/plain_ring.txt
 ./build-release/bench/switch_cost | tee docs/bench/switch_cost.txt
+./build-release/bench/idle_memory | tee docs/bench/idle_memory.txt
 .venv-bench/bin/python bench/python_bench.py --json docs/bench/python_bench.json \
     | tee docs/bench/python_bench.txt
 .venv-bench/bin/python bench/python_zero_copy.py --json docs/bench/python_zero_copy.json \
