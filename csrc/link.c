@@ -173,10 +173,10 @@ int64_t smipc_bulk_idle_ns(void)
     return BULK_IDLE_NS;
 }
 
-/* A chunk is about to be written in the bulk area (the clock costs nothing beside it). */
+/* A chunk is about to be written in the bulk area. */
 static void bulk_touched(struct smipc_link *l)
 {
-    l->tx_bulk_at = smipc_now_ns();
+    l->tx_bulk_at = smipc_coarse_ns();
     if (l->bulk_idle_ns < 0 || atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed))
         return;
     /* seq_cst, as the sweep's store of its flag and load of ours: one of us sees the other */
@@ -185,11 +185,11 @@ static void bulk_touched(struct smipc_link *l)
         smipc_efd_signal(l->bulk_sweep_efd);
 }
 
-int smipc_link_trim_bulk(struct smipc_link *l, int64_t now)
+int smipc_link_trim_bulk(struct smipc_link *l, int64_t coarse_now)
 {
     struct smipc_ring *r = &l->tx;
     if (!atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed) || l->loan ||
-        now - l->tx_bulk_at < l->bulk_idle_ns)
+        coarse_now - l->tx_bulk_at < l->bulk_idle_ns)
         return 0;
     /* The consumer takes packets in order and frees a chunk's packet only after reading
      * the chunk (or at a view's release): the last packet taken, no chunk is being read.
@@ -377,7 +377,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
     if (len > l->max_message_size)
         return SMIPC_EMSGSIZE;
     if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed))
-        smipc_link_trim_bulk(l, smipc_now_ns());
+        smipc_link_trim_bulk(l, smipc_coarse_ns());
     int rc = link_closed_status(l);
     if (rc)
         return rc;
@@ -443,7 +443,7 @@ int smipc_link_loan(struct smipc_link *l, size_t len, void **buf, int64_t deadli
     if (rc)
         return rc;
     if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed))
-        smipc_link_trim_bulk(l, smipc_now_ns());
+        smipc_link_trim_bulk(l, smipc_coarse_ns());
     uint32_t need = room_needed(l, 1, bulk ? 1 : 0);
     if (!has_room(l, need)) {
         rc = atomic_load_explicit(&l->cancel_gen, memory_order_relaxed) != l->tx_gen

@@ -154,7 +154,7 @@ void smipc_link_view_done(struct smipc_link *l);
  * the area has been idle for bulk_idle_ns since, with every packet taken by the
  * consumer: nothing of it is then in use, and nothing will be until our next send. Under
  * the sender's lock, no loan out. 1 if given back. Sends and loans call it themselves. */
-int smipc_link_trim_bulk(struct smipc_link *l, int64_t now);
+int smipc_link_trim_bulk(struct smipc_link *l, int64_t coarse_now);
 /* How long a bulk area stays idle before its pages go back (ns): 1 s, or
  * SMIPC_BULK_IDLE_MS from the environment; < 0: never. */
 int64_t smipc_bulk_idle_ns(void);

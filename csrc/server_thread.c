@@ -274,7 +274,7 @@ static int expire_pending(smipc_server *srv)
  * whether any connection's area is still dirty: then the thread sweeps again. */
 static int sweep_bulk(smipc_server *srv)
 {
-    int64_t now = smipc_now_ns();
+    int64_t now = smipc_coarse_ns();
     int dirty_left = 0;
     for (size_t at = 0;;) {
         struct smipc_conn *batch[SWEEP_BATCH];
