@@ -85,6 +85,7 @@ static smipc_span smipc_span_of(int status, void *p, size_t n) {
 %ignore smipc_server_pin;
 %ignore smipc_server_unpin;
 %ignore smipc_server_loan;
+%ignore smipc_server_pin_loan; /* not wrapped yet: a server loan kept past its commit */
 %ignore SMIPC_VERSION_MAJOR; /* smipc_version() says it */
 %ignore SMIPC_VERSION_MINOR;
 %ignore SMIPC_VERSION_PATCH;

@@ -843,6 +843,21 @@ SMIPC_EXPORT int smipc_server_cancel_loan(smipc_server *srv, smipc_client_id to)
     return SMIPC_OK;
 }
 
+SMIPC_EXPORT int smipc_server_pin_loan(smipc_server *srv, smipc_client_id to, void **pin)
+{
+    if (!srv || !pin)
+        return SMIPC_EINVAL;
+    pthread_mutex_lock(&srv->lock);
+    struct smipc_conn *c = srv->loans;
+    while (c && c->id != to)
+        c = c->next_loan;
+    if (c) /* its memory, mapped while it has a reference */
+        smipc_conn_ref(c);
+    pthread_mutex_unlock(&srv->lock);
+    *pin = c;
+    return c ? SMIPC_OK : SMIPC_EINVAL;
+}
+
 SMIPC_EXPORT int smipc_server_cancel_sends(smipc_server *srv, smipc_client_id to)
 {
     if (!srv)

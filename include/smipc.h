@@ -145,6 +145,12 @@ SMIPC_EXPORT int smipc_server_loan(smipc_server *srv, smipc_client_id to, void *
                                    int timeout_ms);
 SMIPC_EXPORT int smipc_server_commit(smipc_server *srv, smipc_client_id to, size_t n);
 SMIPC_EXPORT int smipc_server_cancel_loan(smipc_server *srv, smipc_client_id to);
+/* While a loan to `to` is out: keeps the lent memory mapped until smipc_server_unpin(*pin),
+   through the commit, the client's departure and smipc_server_close alike, as
+   smipc_server_pin does for a view (after the commit the client reads there, and the
+   memory is written again by later sends). For bindings whose buffers can outlive a loan.
+   SMIPC_EINVAL when no loan to `to` is out. */
+SMIPC_EXPORT int smipc_server_pin_loan(smipc_server *srv, smipc_client_id to, void **pin);
 /* As smipc_client_cancel_sends, for the sends in progress to one client; to == 0: to every
    client, and every broadcast in progress gives up too (*delivered counts those it
    reached). From any thread. */

@@ -255,6 +255,35 @@ static void test_a_pin_outlives_everything(void **state)
     smipc_server_unpin(NULL);
 }
 
+/* A pinned server loan's memory stays mapped after the commit, the client's departure and
+ * the server's close: a binding's buffer kept past the commit never crashes. */
+static void test_a_loan_pin_outlives_everything(void **state)
+{
+    (void)state;
+    const char *name = th_name("lpin");
+    smipc_server *srv = th_server(name, NULL);
+    smipc_client *cli = th_client(name);
+    smipc_client_id id = smipc_client_id_of(cli);
+    void *room, *pin = (void *)1;
+    assert_status(smipc_server_pin_loan(srv, id, &pin), SMIPC_EINVAL); /* no loan out */
+    assert_null(pin);
+    assert_smipc_ok(smipc_server_loan(srv, id, &room, MiB, 1000));
+    assert_status(smipc_server_pin_loan(srv, id + 1, &pin), SMIPC_EINVAL); /* not to it */
+    assert_smipc_ok(smipc_server_pin_loan(srv, id, &pin));
+    assert_non_null(pin);
+    th_fill(room, MiB, 4);
+    assert_smipc_ok(smipc_server_commit(srv, id, MiB));
+    static char got[MiB];
+    size_t len = sizeof got;
+    assert_smipc_ok(smipc_client_recv(cli, got, &len, 1000));
+    assert_true(len == MiB && th_check(got, len, 4));
+    smipc_client_close(cli);
+    assert_true(th_clients_become(srv, 0, 5000)); /* the connection is gone from the table */
+    smipc_server_close(srv);
+    assert_true(th_check(room, MiB, 4)); /* still mapped, and nobody wrote there since */
+    smipc_server_unpin(pin);
+}
+
 /* A process killed with a loan out (half written) sends nothing; the server goes on. */
 static int abandoning_client(void *p)
 {
@@ -361,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_loan_abandoned_by_a_killed_process),
         cmocka_unit_test(test_server_loans_to_a_client),
         cmocka_unit_test(test_a_pin_outlives_everything),
+        cmocka_unit_test(test_a_loan_pin_outlives_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

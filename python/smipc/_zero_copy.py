@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 def _keep(handle: "_Handle", token: object, ptr: Any, n: int, readonly: bool,
           pin: Any = None) -> memoryview:
     """A memoryview of n bytes at ptr whose last reference lets the handle go (token),
-    and the server's pin on the memory (a view's memory belongs to its connection)."""
+    and the server's pin on the memory (a view's or a server loan's memory belongs to its
+    connection)."""
     def done(_: Any) -> None:
         if pin is not None:
             lib.smipc_server_unpin(pin)
@@ -58,16 +59,18 @@ class Loan:
     writable memoryview of n bytes in shared memory, sent as one message when the block
     ends without an exception (given back unsent when it raises)."""
 
-    __slots__ = ("_handle", "_n", "_start", "_commit", "_cancel", "_view", "_open")
+    __slots__ = ("_handle", "_n", "_start", "_commit", "_cancel", "_pin", "_view", "_open")
 
     def __init__(self, handle: "_Handle", n: int, start: Callable[[Any], None],
-                 commit: Callable[[int], int], cancel: Callable[[], int]) -> None:
+                 commit: Callable[[int], int], cancel: Callable[[], int],
+                 pin: Optional[Callable[[], Any]] = None) -> None:
         """Made by cli.loan / srv.loan; the room is taken when the block begins."""
         self._handle = handle
         self._n = n
         self._start = start  # (void ** out) -> None, raising; waits for room
         self._commit = commit
         self._cancel = cancel
+        self._pin = pin  # a server's: keeps the lent memory mapped past the client's end
         self._view: Optional[memoryview] = None
         self._open = False
 
@@ -86,7 +89,8 @@ class Loan:
                 raise handle._closed()
             self._start(out)
             self._open = True
-            self._view = _keep(handle, token, out[0], self._n, False)
+            pin = self._pin() if self._pin is not None else None
+            self._view = _keep(handle, token, out[0], self._n, False, pin)
             counted = False  # the memoryview's last reference lets go of it now
         finally:
             if counted:
@@ -246,6 +250,11 @@ def loan(handle: "_Handle", n: int, timeout: Optional[float], to: Optional[int])
 
         def cancel() -> int:
             return int(lib.smipc_server_cancel_loan(handle._h, to))
+
+        def pin() -> Any:
+            pinp = ffi.new("void **")
+            return pinp[0] if lib.smipc_server_pin_loan(handle._h, to, pinp) == 0 else None
+        return Loan(handle, n, start, commit, cancel, pin)
     return Loan(handle, n, start, commit, cancel)
 
 

@@ -1,6 +1,7 @@
 """Zero-copy from Python: cli.loan / srv.loan write a message in place, recv_view reads one
 in place; numpy works on both; memory a block handed out never crashes anyone later."""
 import gc
+import time
 
 import numpy as np
 import pytest
@@ -74,6 +75,26 @@ def test_arrays_that_outlive_the_block_and_close_never_crash(smipc_name):
     del kept
     gc.collect()
     assert not box, "the handle was never destroyed"
+
+
+def test_a_server_loan_kept_past_everything_never_crashes(smipc_name):
+    """A numpy array made from a server's loan keeps that memory mapped after the commit,
+    the client's departure and close(): reading it shows bytes, never a crash."""
+    srv = smipc.Server(smipc_name)
+    cli = smipc.Client(smipc_name, timeout=5)
+    with srv.loan(cli.id, 1 << 20) as buf:
+        kept = np.frombuffer(buf, dtype=np.uint8)
+        kept[:] = 7
+    assert cli.recv(timeout=5) == bytes([7]) * (1 << 20)
+    cli.close()
+    deadline = time.monotonic() + 5
+    while srv.clients() and time.monotonic() < deadline:  # the departure is the server's
+        time.sleep(0.01)                                   # thread's to notice: no event
+    assert not srv.clients()
+    srv.close()
+    assert kept.shape == (1 << 20,) and int(kept[-1]) == 7  # mapped, unwritten since
+    del kept
+    gc.collect()
 
 
 def test_what_a_loan_cannot_hold(smipc_server, smipc_name):
