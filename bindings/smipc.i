@@ -85,7 +85,7 @@ static smipc_span smipc_span_of(int status, void *p, size_t n) {
 %ignore smipc_server_pin;
 %ignore smipc_server_unpin;
 %ignore smipc_server_loan;
-%ignore smipc_server_pin_loan; /* not wrapped yet: a server loan kept past its commit */
+%ignore smipc_server_pin_loan;
 %ignore SMIPC_VERSION_MAJOR; /* smipc_version() says it */
 %ignore SMIPC_VERSION_MINOR;
 %ignore SMIPC_VERSION_PATCH;
@@ -267,8 +267,10 @@ static char *smipc_name_path_of(const char *name, int *status) {
 
 /* Zero-copy, one call each, the memory as the result (a smipc_span, empty on failure, and
    *status says why). A server's view in place is pinned in the same call (*pin, 0
-   for a private copy: SMIPC_MSG_COPY), unpinned by server_unpin_view; pin and unpin are
-   smipc_server_pin/unpin with the pin as a number. */
+   for a private copy: SMIPC_MSG_COPY), and so is a server's loan (smipc_server_pin_loan:
+   the lent memory stays mapped past the commit, the client's departure and close; a loan
+   that cannot be pinned is cancelled and fails with that status); either pin is let go by
+   server_unpin_view, smipc_server_unpin with the pin as a number. */
 typedef struct smipc_span smipc_span;
 %inline %{
 static smipc_span smipc_client_loan_span(smipc_client *cli, size_t len, int timeout_ms,
@@ -279,9 +281,20 @@ static smipc_span smipc_client_loan_span(smipc_client *cli, size_t len, int time
 }
 
 static smipc_span smipc_server_loan_span(smipc_server *srv, smipc_client_id to, size_t len,
-                                         int timeout_ms, int *status) {
+                                         uint64_t *pin, int timeout_ms, int *status) {
     void *p = NULL;
+    void *pinned = NULL;
+    *pin = 0;
     *status = smipc_server_loan(srv, to, &p, len, timeout_ms);
+    if (*status == SMIPC_OK) {
+        int rc = smipc_server_pin_loan(srv, to, &pinned);
+        if (rc == SMIPC_OK) {
+            *pin = (uint64_t)(uintptr_t)pinned;
+        } else { /* unpinned memory could go while a buffer reaches it: no loan */
+            smipc_server_cancel_loan(srv, to);
+            *status = rc;
+        }
+    }
     return smipc_span_of(*status, p, len);
 }
 

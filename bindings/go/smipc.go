@@ -178,7 +178,7 @@ func millis(d time.Duration) int {
 // Zero-copy adds holds on the C handle: a Loan or View not yet ended (a lease, which
 // Close ends as Cancel or Release would), and, on a client, the memory a Loan or View
 // shows, until the Loan or View is garbage (its finalizer lets go; a server pins what
-// its views show instead). The C handle is freed once Close has run and the last hold is
+// its loans and views show instead). The C handle is freed once Close has run and the last hold is
 // gone. Only Loans and Views have finalizers; a handle has none.
 type handle struct {
 	calls   sync.RWMutex

@@ -26,9 +26,13 @@ import (
 // is nil after it. A client's memory stays mapped while the Loan is reachable, even after
 // Close, so a slice of it touched late never crashes, but what is written there then goes
 // nowhere and may overwrite a later message's room. A server's loan is the client's
-// connection memory: never touch its slice after the loan ends (the library cannot keep
-// that memory for a loan yet; once the client is gone it may be unmapped). A Loan nobody
-// ended is cancelled when it is garbage.
+// connection memory, pinned by the server while the Loan is reachable, through the
+// commit, the client's departure and Close alike: a slice of it touched late never
+// crashes either, but after the commit the client reads there and later sends write there
+// again, so what it shows may change and what is written there may corrupt a later
+// message: do not touch it after the loan ends. Keep the Loan reachable while you use its
+// bytes (runtime.KeepAlive(loan) after the last use). A Loan nobody ended is cancelled
+// when it is garbage.
 type Loan struct {
 	buf    []byte
 	lease  *lease
@@ -158,19 +162,14 @@ func loanError(rc int, op string, n int, timeout time.Duration,
 	return e
 }
 
-// newLoan wraps a loan the C call made (between enter and leave); keep: a client's, whose
-// memory the Loan keeps mapped.
+// newLoan wraps a loan the C call made (between enter and leave); drop (let go of the
+// client, or unpin a server's loan) runs once the Loan is garbage.
 func newLoan(h *handle, buf []byte, op string, commit func(int) int, undo func() int,
-	keep bool) *Loan {
+	drop func()) *Loan {
 	l := &Loan{buf: buf, lease: h.newLease(undo), commit: commit, op: op}
-	if keep {
-		h.hold()
-	}
 	runtime.SetFinalizer(l, func(l *Loan) {
 		l.lease.end(l.lease.undo) // nobody ended it
-		if keep {
-			h.letGo()
-		}
+		drop()
 	})
 	return l
 }
@@ -221,9 +220,10 @@ func (c *Client) Loan(n int, timeout time.Duration) (*Loan, error) {
 			return csmipc.Client_config_of(c.h, cfg)
 		})
 	}
+	c.hold() // the client's memory, mapped until the Loan is garbage
 	return newLoan(&c.handle, buf, "loan",
 		func(k int) int { return csmipc.Client_commit(c.h, int64(k)) },
-		func() int { return csmipc.Client_cancel_loan(c.h) }, true), nil
+		func() int { return csmipc.Client_cancel_loan(c.h) }, c.letGo), nil
 }
 
 // RecvView returns the next message from the server, in place (a copy of its own when it
@@ -251,8 +251,9 @@ func (c *Client) RecvView(timeout time.Duration) (*View, error) {
 
 // Loan lends room for a message of up to n bytes to the client to, inside its shared
 // memory, as Client.Loan does (ErrNoClient: no such client). One loan per client at a
-// time: until it ends, other sends to that client wait. Never touch its slice after the
-// loan ended (see Loan).
+// time: until it ends, other sends to that client wait. What it lends stays mapped while
+// the Loan is reachable (the server pins it), through the commit, the client's departure
+// and Close alike; still, do not touch its slice after the loan ended (see Loan).
 func (s *Server) Loan(to ClientID, n int, timeout time.Duration) (*Loan, error) {
 	op := fmt.Sprintf("loan to client %d", to)
 	if n < 0 {
@@ -262,16 +263,18 @@ func (s *Server) Loan(to ClientID, n int, timeout time.Duration) (*Loan, error) 
 		return nil, err
 	}
 	defer s.leave()
-	status := []int64{0}
-	buf := csmipc.Server_loan_span(s.h, uint64(to), int64(n), millis(timeout), status)
+	pin, status := []int64{0}, []int64{0}
+	buf := csmipc.Server_loan_span(s.h, uint64(to), int64(n), pin, millis(timeout), status)
 	if rc := int(status[0]); rc != 0 {
 		return nil, loanError(rc, op, n, timeout, func(cfg csmipc.ServerConfig) int {
 			return csmipc.Server_config_of(s.h, cfg)
 		})
 	}
+	p := uint64(pin[0]) // the lent memory, mapped until the Loan is garbage
 	return newLoan(&s.handle, buf, op,
 		func(k int) int { return csmipc.Server_commit(s.h, uint64(to), int64(k)) },
-		func() int { return csmipc.Server_cancel_loan(s.h, uint64(to)) }, false), nil
+		func() int { return csmipc.Server_cancel_loan(s.h, uint64(to)) },
+		func() { csmipc.Server_unpin_view(p) }), nil
 }
 
 // RecvView returns the next message from any client, in place (a copy of its own when it

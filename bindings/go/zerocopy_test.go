@@ -311,6 +311,44 @@ func TestLoanAfterClose(t *testing.T) {
 	runtime.KeepAlive(loan)
 }
 
+// A server's loan's bytes, kept past the Commit, the client's Close and the server's
+// Close, still read what was sent: the server pinned them.
+func TestServerLoanOutlivesEverything(t *testing.T) {
+	srv, err := Listen(name(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := Dial(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := payload(100000, 5)
+	loan, err := srv.Loan(cli.ID(), len(data), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := loan.Bytes()
+	sendByLoan(t, loan, data)
+	if got, err := cli.Recv(wait); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("what the loan sent: %d bytes, %v", len(got), err)
+	}
+	cli.Close()
+	deadline := time.Now().Add(wait)
+	for ids, _ := srv.Clients(); len(ids) > 0; ids, _ = srv.Clients() {
+		if time.Now().After(deadline) {
+			t.Fatal("the client never left") // its connection is gone from the server
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.Close()
+	runtime.GC() // the Loan is still reachable: nothing may go
+	// no crash: pinned
+	if !bytes.Equal(kept, data) {
+		t.Fatal("the kept loan's bytes changed")
+	}
+	runtime.KeepAlive(loan)
+}
+
 func TestCloseWithAViewOut(t *testing.T) {
 	srv := listen(t, nil)
 	cli := dial(t)
@@ -450,6 +488,55 @@ func TestServersPinnedMemoryGoesWithItsViews(t *testing.T) {
 	for settled(t) > base {
 		if time.Now().After(deadline) {
 			t.Fatal("the pinned memory stayed")
+		}
+	}
+}
+
+// keepAServerLoan commits a server's loan to a client that has left; the Loan and its
+// bytes are kept.
+func keepAServerLoan(t *testing.T, srv *Server) (*Loan, []byte) {
+	cli, err := Dial(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	data := payload(3000, 3)
+	loan, err := srv.Loan(cli.ID(), len(data), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := loan.Bytes()
+	sendByLoan(t, loan, data)
+	if got, err := cli.Recv(wait); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("what the loan sent: %d bytes, %v", len(got), err)
+	}
+	return loan, kept
+}
+
+// What a server's Loan lent stays mapped (pinned) after its commit and its client left,
+// while the Loan is reachable, and goes once it is garbage.
+func TestServersPinnedLoanGoesWithIt(t *testing.T) {
+	base := settled(t)
+	srv := listen(t, nil)
+	loan, kept := keepAServerLoan(t, srv)
+	deadline := time.Now().Add(wait)
+	for ids, _ := srv.Clients(); len(ids) > 0; ids, _ = srv.Clients() {
+		if time.Now().After(deadline) {
+			t.Fatal("the client never left")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if settled(t) <= base {
+		t.Fatal("the pinned loan's memory went while the Loan reached it")
+	}
+	if !bytes.Equal(kept, payload(3000, 3)) {
+		t.Fatal("the kept loan's bytes changed")
+	}
+	runtime.KeepAlive(loan)
+	loan, kept = nil, nil
+	for settled(t) > base {
+		if time.Now().After(deadline) {
+			t.Fatal("the pinned loan's memory stayed")
 		}
 	}
 }

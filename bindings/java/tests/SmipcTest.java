@@ -633,6 +633,34 @@ public class SmipcTest {
     Reference.reachabilityFence(kept);
   }
 
+  /** A server's loan's buffer (and a slice of it), kept past the commit, the client's close
+   * and the server's close, still reads what was sent: the server pinned it. */
+  static void serverLoanBufferOutlivesEverything(String name) throws Exception {
+    byte[] data = payload(100000, 5);
+    Server srv = new Server(name);
+    Client cli = new Client(name, WAIT);
+    Loan loan = srv.loan(cli.id(), data.length, WAIT);
+    ByteBuffer kept = loan.buffer();
+    ByteBuffer slice = kept.slice(1000, 100);
+    kept.put(0, data);
+    loan.commit(data.length);
+    check(Arrays.equals(cli.recv(WAIT), data), "what the loan sent");
+    cli.close();
+    long deadline = System.nanoTime() + WAIT * 1_000_000L;
+    while (srv.clients().length > 0) { // its connection is gone from the server
+      check(System.nanoTime() < deadline, "the client never left");
+      Thread.sleep(5);
+    }
+    srv.close();
+    System.gc(); // the buffers are still reachable here: nothing may go
+    byte[] got = new byte[data.length];
+    kept.get(0, got); // no crash: pinned
+    check(Arrays.equals(got, data), "the kept loan's bytes");
+    check(slice.get(99) == data[1099], "the kept slice");
+    Reference.reachabilityFence(kept);
+    Reference.reachabilityFence(slice);
+  }
+
   /** How many of smipc's shared-memory mappings this process has. */
   static long smipcMappings() throws Exception {
     return java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps")).stream()
@@ -701,6 +729,40 @@ public class SmipcTest {
       check(kept[0].get(2999) == payload(3000, 2)[2999], "the kept buffer");
       kept[0] = null;
       while (settled() > base) check(System.nanoTime() < deadline, "the pinned memory stayed");
+    }
+  }
+
+  /** A server's loan to a client that has left, committed (in a frame of its own, as above):
+   * a slice of its buffer is kept. */
+  static void keepAServerLoan(Server srv, String name, ByteBuffer[] kept) throws Exception {
+    byte[] data = payload(3000, 3);
+    try (Client cli = new Client(name, WAIT)) {
+      try (Loan loan = srv.loan(cli.id(), data.length, WAIT)) {
+        loan.buffer().put(0, data);
+        kept[0] = loan.buffer().slice(1000, 2000); // a slice keeps it as well
+        loan.commit(data.length);
+      }
+      check(Arrays.equals(cli.recv(WAIT), data), "what the loan sent");
+    }
+  }
+
+  /** What a server's loan lent stays mapped (pinned) after its commit and its client left,
+   * while a buffer reaches it, and goes after. */
+  static void serversPinnedLoanGoesWithItsBuffers(String name) throws Exception {
+    long base = settled();
+    try (Server srv = new Server(name)) {
+      ByteBuffer[] kept = new ByteBuffer[1];
+      keepAServerLoan(srv, name, kept);
+      long deadline = System.nanoTime() + WAIT * 1_000_000L;
+      while (srv.clients().length > 0) {
+        check(System.nanoTime() < deadline, "the client never left");
+        Thread.sleep(5);
+      }
+      check(settled() > base, "the pinned loan's memory went while a buffer reached it");
+      check(kept[0].get(1999) == payload(3000, 3)[2999], "the kept buffer");
+      kept[0] = null;
+      while (settled() > base)
+        check(System.nanoTime() < deadline, "the pinned loan's memory stayed");
     }
   }
 
@@ -830,7 +892,9 @@ public class SmipcTest {
         "loansArriveIntact", "viewsShowTheMessage", "loanTooLarge", "cancelSendsNothing",
         "buffersOutliveTheirViews", "loanBufferOutlivesItsClient",
         "closedClientsMemoryGoesWithItsBuffers",
-        "serversPinnedMemoryGoesWithItsBuffers", "lostViewsAndLoansEnd", "closeWithAViewOut", "recvMessageIntoSaysBroadcast",
+        "serversPinnedMemoryGoesWithItsBuffers", "serverLoanBufferOutlivesEverything",
+        "serversPinnedLoanGoesWithItsBuffers", "lostViewsAndLoansEnd", "closeWithAViewOut",
+        "recvMessageIntoSaysBroadcast",
         "zeroCopyAcrossProcesses"};
     for (String n : names) {
       try {

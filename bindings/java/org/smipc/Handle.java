@@ -17,8 +17,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * <p>Zero-copy adds holds on the C handle: a {@link Loan} or {@link View} not yet ended
  * (a lease: close() ends it, as its own close() would), and, for a client, the shared
  * memory a loan's or view's ByteBuffer shows, until that buffer and every buffer made from
- * it are unreachable (a {@link Cleaner} sees to that; a server pins what its views show
- * instead). The C handle is freed when close() has run and the last hold is gone.
+ * it are unreachable (a {@link Cleaner} sees to that; a server pins what its loans and
+ * views show instead). The C handle is freed when close() has run and the last hold is gone.
  * Finalizers play no part.
  */
 abstract class Handle implements AutoCloseable {

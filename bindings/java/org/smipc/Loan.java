@@ -23,8 +23,11 @@ import java.nio.ByteBuffer;
  * (or a buffer made from it) is reachable, even after the client is closed, so touching it
  * late never crashes, but what is written there then goes nowhere and may overwrite a later
  * message's room: keep it only inside the block. A server's buffer is the client's
- * connection: do not touch it after the loan ends (the library cannot keep that memory for
- * a loan yet; once the client is gone it may be unmapped).
+ * connection memory, pinned by the server while the buffer (or one made from it) is
+ * reachable, through the commit, the client's departure and the server's close alike: it
+ * never crashes either, but after the commit the client reads there and later sends write
+ * there again, so what it shows may change and what is written there may corrupt a later
+ * message: do not touch it after the loan ends.
  */
 public final class Loan implements AutoCloseable {
   /** How a loan ends: C's commit and cancel for one handle (and client). */

@@ -151,7 +151,7 @@ public final class Server extends Handle {
     }
   }
 
-  /** A Cleaner's action: lets go of a view's pin (it must not reach the buffer). */
+  /** A Cleaner's action: lets go of a view's or a loan's pin (it must not reach the buffer). */
   private static final class Unpin implements Runnable {
     private final long pin;
 
@@ -172,15 +172,18 @@ public final class Server extends Handle {
    * timeoutMs} bounds the wait for room (ETIMEDOUT); ENOCLIENT: no such client. Larger than
    * {@link ServerConfig#getBulkSize()} (1 MiB by default) throws {@link LoanSizeException}
    * (send it with {@link #send}). One loan per client at a time: until it ends, other sends
-   * to that client wait. Do not touch its buffer after the loan ends (see {@link Loan}).
+   * to that client wait. The lent memory stays mapped while its buffers are reachable (the
+   * server pins it), through the commit, the client's departure and this server's close
+   * alike, so a buffer touched late never crashes (see {@link Loan}).
    */
   public Loan loan(long client, int n, int timeoutMs) {
     ZeroCopy.checkSize(n, "Server.loan");
+    long[] pin = new long[1];
     long[] status = new long[1];
     String what = "Server.loan to client " + client;
     enter("Server.loan");
     try {
-      ByteBuffer buf = smipc.server_loan_span(h, client, n, timeoutMs, status);
+      ByteBuffer buf = smipc.server_loan_span(h, client, n, pin, timeoutMs, status);
       int rc = (int) status[0];
       if (rc != Status.OK) throw ZeroCopy.loanError(rc, what, n, timeoutMs, configIn());
       Loan.Ends ends = new Loan.Ends(this) {
@@ -196,8 +199,10 @@ public final class Server extends Handle {
       };
       if (buf == null) {
         ends.run();
+        smipc.server_unpin_view(pin[0]);
         throw ZeroCopy.noBuffer(what);
       }
+      CLEANER.register(buf, new Unpin(pin[0])); // the memory, till no buffer reaches it
       return new Loan(ends, buf, what);
     } finally {
       leave();
