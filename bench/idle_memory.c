@@ -1,10 +1,11 @@
 /* What large messages leave resident, and what idle bulk areas give back: CLIENTS clients
  * on the library's defaults, in one process with the server, each exchange one message of
  * SIZE bytes both ways (so both of its bulk areas are touched); then nothing is sent for a
- * while, and then each client sends one byte. Prints the process's resident shared memory
- * (RssShmem: both ends' mappings of every segment) at each step, and how long the server
- * took to give its own areas back (its thread does it once they have been idle for a
- * second); the clients' areas go back at their next send.
+ * while, then each client sends one byte, then each waits in a receive. Prints the
+ * process's resident shared memory (RssShmem: both ends' mappings of every segment) at
+ * each step, and how long the server took to give its own areas back (its thread does it
+ * once they have been idle for a second); a client gives a step of its area back with
+ * each send, and the rest when a receive of its waits.
  *
  *   idle_memory [CLIENTS [SIZE]]     (default: 64 3145728) */
 #ifndef _GNU_SOURCE
@@ -96,13 +97,20 @@ int main(int argc, char **argv)
             break;
         }
     }
-    for (int i = 0; i < clients; i++) { /* each client's next send gives its area back */
+    for (int i = 0; i < clients; i++) { /* a client's send gives a step of its area back */
         smipc_client_id from;
         unsigned char one = 1, got;
         size_t len = 1;
         if ((rc = smipc_client_send(cli[i], &one, 1, 5000)) ||
             (rc = smipc_server_recv(srv, &from, &got, &len, 5000)))
             die("small message", rc);
+    }
+    long after_send = shmem_kib();
+    for (int i = 0; i < clients; i++) { /* and a receive that waits gives the rest */
+        unsigned char got;
+        size_t len = 1;
+        if ((rc = smipc_client_recv(cli[i], &got, &len, 1)) != SMIPC_ETIMEDOUT)
+            die("waiting receive", rc);
     }
     long clients_back = shmem_kib();
 
@@ -113,7 +121,8 @@ int main(int argc, char **argv)
     printf("%-44s %10.1f\n", "connected", connected / 1024.0);
     printf("%-44s %10.1f\n", "after the large messages", exchanged / 1024.0);
     printf("%-44s %10.1f\n", "server's areas idle (its thread)", server_back / 1024.0);
-    printf("%-44s %10.1f\n", "then one small send per client", clients_back / 1024.0);
+    printf("%-44s %10.1f\n", "then one small send per client", after_send / 1024.0);
+    printf("%-44s %10.1f\n", "then one waiting receive per client", clients_back / 1024.0);
     if (gone_after >= 0)
         printf("the server's areas went back %.2f s after the last large message\n", gone_after);
     else

@@ -21,7 +21,7 @@ mkdir -p docs/bench
 ./build-release/bench/switch_cost | tee docs/bench/switch_cost.txt
 { ./build-release/bench/idle_memory
   echo; echo "The same with SMIPC_BULK_IDLE_MS=-1 (never given back, as before):"
-  SMIPC_BULK_IDLE_MS=-1 ./build-release/bench/idle_memory | sed -n 3,7p; } | tee docs/bench/idle_memory.txt
+  SMIPC_BULK_IDLE_MS=-1 ./build-release/bench/idle_memory | sed -n 3,8p; } | tee docs/bench/idle_memory.txt
 .venv-bench/bin/python bench/python_bench.py --json docs/bench/python_bench.json \
     | tee docs/bench/python_bench.txt
 .venv-bench/bin/python bench/python_zero_copy.py --json docs/bench/python_zero_copy.json \

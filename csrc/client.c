@@ -200,6 +200,7 @@ static int client_setup(smipc_client *c, int64_t deadline)
     if (rc)
         return rc;
     smipc_link_init(&c->link, c->map, &p, 0, c->wake_fds, c->ctl_fd);
+    c->link.bulk_idle_ns = smipc_bulk_idle_ns();
     c->id = w.client_id;
     smipc_server_config_init(&c->cfg);
     c->cfg.packet_size = w.packet_size;
@@ -365,6 +366,17 @@ static void keep_fd_level(smipc_client *cli)
     }
 }
 
+/* A receive about to wait is a client at rest: the moment to give its idle bulk area back
+ * whole, unless a send (or a loan) of its own is under way. */
+static void trim_before_waiting(smipc_client *cli)
+{
+    if (atomic_load_explicit(&cli->link.tx_bulk_dirty, memory_order_relaxed) &&
+        smipc_call_trylock(&cli->send_lock)) {
+        smipc_link_trim_bulk(&cli->link, smipc_coarse_ns(), SIZE_MAX);
+        smipc_call_unlock(&cli->send_lock);
+    }
+}
+
 static int recv_locked(smipc_client *cli, void *buf, size_t *len,
                        struct smipc_lazy_deadline *deadline)
 {
@@ -382,6 +394,8 @@ static int recv_locked(smipc_client *cli, void *buf, size_t *len,
             break_link(cli);
         if (rc != SMIPC_AGAIN)
             return rc;
+        if (deadline->timeout_ms != 0)
+            trim_before_waiting(cli);
         rc = smipc_link_wait_rx(l, smipc_deadline_now(deadline));
         /* a message still arriving does not hold the call past its timeout: what came is
          * parked, and the next receive goes on with it */
@@ -514,6 +528,8 @@ SMIPC_EXPORT int smipc_client_recv_view(smipc_client *cli, const void **data, si
             break_link(cli);
         if (rc != SMIPC_AGAIN)
             break;
+        if (timeout_ms != 0)
+            trim_before_waiting(cli);
         rc = smipc_link_wait_rx(l, smipc_deadline_now(&deadline));
         if (rc)
             break;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* The header fields a checksum covers, in this order (docs/PROTOCOL.md). */
 struct crc_fields {
@@ -68,7 +69,7 @@ void smipc_link_init(struct smipc_link *l, void *segment, const struct smipc_seg
     l->check_every = p->ring_packets / 4 ? p->ring_packets / 4 : 1;
     smipc_spin_init(&l->tx_spin);
     smipc_spin_init(&l->rx_spin);
-    l->bulk_idle_ns = smipc_bulk_idle_ns();
+    l->bulk_idle_ns = -1; /* the caller says (smipc_bulk_idle_ns) */
 }
 
 void smipc_link_release(struct smipc_link *l)
@@ -176,7 +177,8 @@ int64_t smipc_bulk_idle_ns(void)
 /* A chunk is about to be written in the bulk area. */
 static void bulk_touched(struct smipc_link *l)
 {
-    l->tx_bulk_at = smipc_coarse_ns();
+    atomic_store_explicit(&l->tx_bulk_at, smipc_coarse_ns(), memory_order_relaxed);
+    l->tx_trimmed = 0; /* what went back so far is in use again */
     if (l->bulk_idle_ns < 0 || atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed))
         return;
     /* seq_cst, as the sweep's store of its flag and load of ours: one of us sees the other */
@@ -185,21 +187,55 @@ static void bulk_touched(struct smipc_link *l)
         smipc_efd_signal(l->bulk_sweep_efd);
 }
 
-int smipc_link_trim_bulk(struct smipc_link *l, int64_t coarse_now)
+int smipc_link_bulk_idle(const struct smipc_link *l, int64_t coarse_now)
+{
+    return atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed) &&
+           coarse_now - atomic_load_explicit(&l->tx_bulk_at, memory_order_relaxed) >=
+               l->bulk_idle_ns;
+}
+
+/* Gives [from, to) of the area back, in whole pages: on a kernel with pages larger than
+ * 4 KiB the area's ends may share a page with the rings or the other direction's area. */
+static void punch(unsigned char *area, size_t from, size_t to)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)area + from + page - 1) & ~(page - 1);
+    uintptr_t b = ((uintptr_t)area + to) & ~(page - 1);
+    if (a < b) /* tmpfs frees them for every mapping; a failure leaves them, as before */
+        madvise((void *)a, b - a, MADV_REMOVE);
+}
+
+/* The consumer takes packets in order and frees a chunk's packet only after reading the
+ * chunk (or at a view's release): once the packet of the last chunk we wrote is taken, no
+ * chunk is being read, whatever small packets follow it. The acquire pairs with the
+ * consumer's release, so its reads are done. */
+static int last_chunk_taken(const struct smipc_link *l)
+{
+    const struct smipc_ring *r = &l->tx;
+    if (!l->tx_chunks)
+        return 1;
+    uint32_t seq = l->tx_chunk_seq[(l->tx_chunks - 1) % r->bulk_slots];
+    uint32_t behind = l->tx_seq - seq; /* packets published since, that one included */
+    /* further back than the ring: its slot was reused, so it was taken */
+    return behind > r->count || !slot_full(r, pos_add(r, l->tx_pos, r->count - behind));
+}
+
+int smipc_link_trim_bulk(struct smipc_link *l, int64_t coarse_now, size_t budget)
 {
     struct smipc_ring *r = &l->tx;
-    if (!atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed) || l->loan ||
-        coarse_now - l->tx_bulk_at < l->bulk_idle_ns)
+    if (l->loan || !smipc_link_bulk_idle(l, coarse_now))
         return 0;
-    /* The consumer takes packets in order and frees a chunk's packet only after reading
-     * the chunk (or at a view's release): the last packet taken, no chunk is being read.
-     * The acquire pairs with its release, so its reads are done. */
-    if (slot_full(r, pos_add(r, l->tx_pos, r->count - 1)))
+    if (!last_chunk_taken(l))
         return 0;
-    /* tmpfs frees the pages for every mapping; a failure leaves them, as before */
-    madvise(r->bulk, (size_t)r->bulk_slots * r->bulk_size, MADV_REMOVE);
+    size_t area = (size_t)r->bulk_slots * r->bulk_size, from = l->tx_trimmed;
+    size_t to = area - from > budget ? from + budget : area;
+    punch(r->bulk, from, to);
+    l->tx_trimmed = to;
+    if (to < area)
+        return 1;
+    l->tx_trimmed = 0;
     atomic_store(&l->tx_bulk_dirty, 0);
-    return 1;
+    return 2;
 }
 
 /* Where the next packet's data goes: in the packet, or in the next chunk's bulk slot. */
@@ -376,8 +412,9 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
 {
     if (len > l->max_message_size)
         return SMIPC_EMSGSIZE;
-    if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed))
-        smipc_link_trim_bulk(l, smipc_coarse_ns());
+    /* a client's: a server's own thread does it (server_thread.c) */
+    if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed) && !l->bulk_sweep)
+        smipc_link_trim_bulk(l, smipc_coarse_ns(), SMIPC_TRIM_STEP);
     int rc = link_closed_status(l);
     if (rc)
         return rc;
@@ -442,8 +479,9 @@ int smipc_link_loan(struct smipc_link *l, size_t len, void **buf, int64_t deadli
     int rc = link_closed_status(l);
     if (rc)
         return rc;
-    if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed))
-        smipc_link_trim_bulk(l, smipc_coarse_ns());
+    /* a client's: a server's own thread does it (server_thread.c) */
+    if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed) && !l->bulk_sweep)
+        smipc_link_trim_bulk(l, smipc_coarse_ns(), SMIPC_TRIM_STEP);
     uint32_t need = room_needed(l, 1, bulk ? 1 : 0);
     if (!has_room(l, need)) {
         rc = atomic_load_explicit(&l->cancel_gen, memory_order_relaxed) != l->tx_gen

@@ -90,10 +90,12 @@ struct smipc_link {
     int view;
     uint64_t view_len;
     /* Idle bulk pages go back to the system (smipc_link_trim_bulk), producer side: */
-    int64_t tx_bulk_at;   /* when a chunk was last written, under the sender's lock */
-    int64_t bulk_idle_ns; /* smipc_bulk_idle_ns() when the link was made */
+    _Atomic int64_t tx_bulk_at; /* a chunk last written (smipc_coarse_ns): the sweep looks */
+    size_t tx_trimmed;          /* bytes of the area given back so far, under the lock */
+    int64_t bulk_idle_ns;       /* set by the link's maker: smipc_bulk_idle_ns() (< 0: never) */
     /* a server's: set when a link becomes dirty, with its thread woken through the eventfd
-     * to look for idle ones (NULL on a client, which trims in its own sends) */
+     * to look for idle ones (NULL on a client: it trims in its sends, and before a receive
+     * waits) */
     _Atomic int *bulk_sweep;
     int bulk_sweep_efd;
 };
@@ -150,11 +152,16 @@ int smipc_link_view(struct smipc_link *l, const void **data, size_t *len);
 void smipc_link_view_done(struct smipc_link *l);
 
 /* Gives the pages of this side's bulk area back to the system (both processes' mappings
- * lose them; the next chunk faults in fresh zeroed pages) when a chunk was written and
- * the area has been idle for bulk_idle_ns since, with every packet taken by the
- * consumer: nothing of it is then in use, and nothing will be until our next send. Under
- * the sender's lock, no loan out. 1 if given back. Sends and loans call it themselves. */
-int smipc_link_trim_bulk(struct smipc_link *l, int64_t coarse_now);
+ * lose them; the next chunk faults in fresh zeroed pages) once a chunk was written, the
+ * area has been idle for bulk_idle_ns since, and every packet was taken by the consumer:
+ * nothing of it is then in use, and nothing will be until our next send. At most budget
+ * bytes a call, so that the sender's lock is held briefly: 0 nothing done (not due, or
+ * not possible yet), 1 part given back, 2 all of it (the area is clean). Under the
+ * sender's lock, no loan out. */
+#define SMIPC_TRIM_STEP ((size_t)256 << 10) /* a few tens of microseconds of madvise */
+int smipc_link_trim_bulk(struct smipc_link *l, int64_t coarse_now, size_t budget);
+/* Without the lock: 1 when the area is dirty and has been idle long enough. */
+int smipc_link_bulk_idle(const struct smipc_link *l, int64_t coarse_now);
 /* How long a bulk area stays idle before its pages go back (ns): 1 s, or
  * SMIPC_BULK_IDLE_MS from the environment; < 0: never. */
 int64_t smipc_bulk_idle_ns(void);

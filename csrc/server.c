@@ -97,10 +97,28 @@ static void release_name(smipc_server *srv)
         unlink(srv->path);
 }
 
+/* A connection may outlive the server (a pin holds it): what it parked is given back to
+ * the server's count now, while there is one, and it points into the server no more. */
+static void detach(struct smipc_conn *c)
+{
+    smipc_link_release(&c->link);
+    c->link.parked_bytes = NULL;
+}
+
 /* Frees everything. In a forked child only memory: descriptors are already closed, the
  * segments are not mapped, and the thread does not exist. */
 static void server_free(smipc_server *srv)
 {
+    if (!smipc_fork_inherited(&srv->fork))
+        smipc_server_thread_stop(srv); /* nothing adds connections after this */
+    for (size_t i = 0; i < srv->nconns; i++)
+        detach(srv->conns[i]);
+    for (size_t i = 0; i < srv->nview; i++)
+        detach(srv->view[i]);
+    if (srv->view_conn)
+        detach(srv->view_conn);
+    for (struct smipc_conn *c = srv->loans; c; c = c->next_loan)
+        detach(c);
     if (srv->view_conn) /* a view left out: the caller broke the rules, but nothing leaks */
         smipc_conn_unref(srv->view_conn);
     while (srv->loans) { /* loans left out, likewise */
@@ -110,10 +128,8 @@ static void server_free(smipc_server *srv)
     }
     free(srv->view_copy);
     int child = smipc_fork_inherited(&srv->fork);
-    if (!child) {
-        smipc_server_thread_stop(srv);
+    if (!child)
         release_name(srv);
-    }
     smipc_close_fd(&srv->listen_fd);
     smipc_server_view_clear(srv);
     while (srv->nconns)
@@ -215,7 +231,8 @@ SMIPC_EXPORT int smipc_server_open(smipc_server **out, const char *name,
     srv->params = params;
     srv->listen_fd = srv->thread_epfd = srv->stop_efd = srv->recv_epfd = srv->notify_efd = -1;
     srv->sweep_efd = -1;
-    int64_t idle_ms = smipc_bulk_idle_ns() / 1000000;
+    srv->bulk_idle_ns = smipc_bulk_idle_ns(); /* here: getenv is not for the server's thread */
+    int64_t idle_ms = srv->bulk_idle_ns / 1000000;
     srv->sweep_ms = idle_ms < 10 ? 10 : idle_ms > 1000 ? 1000 : (int)idle_ms;
     srv->next_id = 1;
     /* Room for four messages of the largest size parked at once (at least 256 MiB) */

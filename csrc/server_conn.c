@@ -81,6 +81,7 @@ int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *
     smipc_link_init(&c->link, c->map, &srv->params, 1, c->wake_fds, ctl_fd);
     c->link.parked_bytes = &srv->parked_bytes;
     c->link.park_budget = srv->park_budget;
+    c->link.bulk_idle_ns = srv->bulk_idle_ns;
     c->link.bulk_sweep = &srv->bulk_sweep;
     c->link.bulk_sweep_efd = srv->sweep_efd;
     *out = c;

@@ -65,7 +65,8 @@ struct smipc_server {
     int notify_efd; /* departures, and fd-mode "still readable" */
     int sweep_efd;  /* a connection's bulk area was written: the thread looks for idle ones */
     _Atomic int bulk_sweep; /* the thread is sweeping for idle bulk areas (server_thread.c) */
-    int sweep_ms;           /* how often: smipc_bulk_idle_ns() at open, within [10 ms, 1 s] */
+    int64_t bulk_idle_ns;   /* smipc_bulk_idle_ns() at open, for every connection */
+    int sweep_ms;           /* how often: that, within [10 ms, 1 s] */
     pthread_t thread;
     int thread_running;
 

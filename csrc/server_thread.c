@@ -270,8 +270,9 @@ static int expire_pending(smipc_server *srv)
 #define SWEEP_BATCH 64 /* connections looked at per hold of the table's lock */
 
 /* Gives back the bulk pages of our sends to clients that have been idle long enough
- * (smipc_link_trim_bulk), skipping a connection a sender holds (next sweep). Returns
- * whether any connection's area is still dirty: then the thread sweeps again. */
+ * (smipc_link_trim_bulk), a step at a time so that a sender never waits long for the
+ * lock; a connection a sender holds is left for the next sweep. Returns whether any
+ * connection's area is still dirty: then the thread sweeps again. */
 static int sweep_bulk(smipc_server *srv)
 {
     int64_t now = smipc_coarse_ns();
@@ -291,12 +292,13 @@ static int sweep_bulk(smipc_server *srv)
         pthread_mutex_unlock(&srv->lock);
         for (size_t i = 0; i < n; i++) {
             struct smipc_conn *c = batch[i];
-            int trimmed = 0;
-            if (smipc_call_trylock(&c->send_lock)) {
-                trimmed = smipc_link_trim_bulk(&c->link, now);
+            int rc = 1;
+            while (rc == 1 && smipc_link_bulk_idle(&c->link, now) &&
+                   smipc_call_trylock(&c->send_lock)) {
+                rc = smipc_link_trim_bulk(&c->link, now, SMIPC_TRIM_STEP);
                 smipc_call_unlock(&c->send_lock);
             }
-            dirty_left |= !trimmed;
+            dirty_left |= atomic_load(&c->link.tx_bulk_dirty);
             smipc_conn_unref(c);
         }
         if (at >= end)

@@ -223,7 +223,7 @@ int th_eventually(int (*cond)(void *), void *arg, int timeout_ms)
 char th_thread_state(pid_t tid)
 {
     char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)tid); /* any thread, any process */
     FILE *f = fopen(path, "r");
     if (!f)
         return '?';

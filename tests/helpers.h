@@ -73,7 +73,8 @@ void th_gate_close(struct th_gate *g);
 void th_gate_send_u64(struct th_gate *g, uint64_t v);
 int th_gate_recv_u64(struct th_gate *g, uint64_t *v, int timeout_ms);
 
-/* A thread's scheduler state from /proc ('S' once it sleeps in the kernel), '?' if gone. */
+/* A thread's (or a process's) scheduler state from /proc ('S' once it sleeps in the
+ * kernel), '?' if gone. */
 char th_thread_state(pid_t tid);
 /* Waits (up to timeout_ms) until the thread whose id *tid will hold sleeps; 1 if it did. */
 int th_thread_sleeps(_Atomic pid_t *tid, int timeout_ms);

@@ -3,6 +3,7 @@
  * processes, on the library's defaults. */
 #include "helpers.h"
 
+#include "server_internal.h"
 #include "testing.h"
 
 #include <signal.h>
@@ -233,6 +234,8 @@ static void test_view_checks_the_checksum(void **state)
 static void test_a_pin_outlives_everything(void **state)
 {
     (void)state;
+    /* what was written is read back: no idle bulk area may go back (zeros) meanwhile */
+    setenv("SMIPC_BULK_IDLE_MS", "-1", 1);
     const char *name = th_name("vpin");
     smipc_server *srv = th_server(name, NULL);
     smipc_client *cli = th_client(name);
@@ -253,6 +256,7 @@ static void test_a_pin_outlives_everything(void **state)
     assert_true(th_check(data, len, 3)); /* nobody wrote there since */
     smipc_server_unpin(pin);
     smipc_server_unpin(NULL);
+    unsetenv("SMIPC_BULK_IDLE_MS");
 }
 
 /* A pinned server loan's memory stays mapped after the commit, the client's departure and
@@ -260,6 +264,8 @@ static void test_a_pin_outlives_everything(void **state)
 static void test_a_loan_pin_outlives_everything(void **state)
 {
     (void)state;
+    /* what was written is read back: no idle bulk area may go back (zeros) meanwhile */
+    setenv("SMIPC_BULK_IDLE_MS", "-1", 1);
     const char *name = th_name("lpin");
     smipc_server *srv = th_server(name, NULL);
     smipc_client *cli = th_client(name);
@@ -282,6 +288,63 @@ static void test_a_loan_pin_outlives_everything(void **state)
     smipc_server_close(srv);
     assert_true(th_check(room, MiB, 4)); /* still mapped, and nobody wrote there since */
     smipc_server_unpin(pin);
+    unsetenv("SMIPC_BULK_IDLE_MS");
+}
+
+#define STREAMED (32 * MiB)
+
+struct streamer {
+    const char *name;
+    struct th_gate sending;
+};
+
+/* Starts a message far larger than the ring, and is stopped while it waits for room. */
+static int streaming_client(void *p)
+{
+    struct streamer *a = p;
+    smipc_client *cli;
+    CHILD_OK(smipc_client_connect(&cli, a->name, 5000));
+    char *msg = calloc(1, STREAMED);
+    CHILD_CHECK(msg != NULL);
+    th_gate_open(&a->sending);
+    smipc_client_send(cli, msg, STREAMED, 20000);
+    return 0;
+}
+
+/* A connection a pin keeps past the server's close had half a message parked: the
+ * server's count of parked bytes is settled at the close, not at the unpin (that was a
+ * write into the freed server, which AddressSanitizer saw). */
+static void test_a_pin_past_close_with_a_message_parked(void **state)
+{
+    (void)state;
+    const char *name = th_name("ppark");
+    smipc_server_config cfg;
+    smipc_server_config_init(&cfg);
+    cfg.bulk_size = cfg.bulk_slots = 0; /* the message streams through a small ring */
+    cfg.ring_packets = 8;
+    smipc_server *srv = th_server(name, &cfg);
+    struct streamer a = {name, {0, 0}};
+    th_gate_init(&a.sending);
+    pid_t pid = th_spawn(streaming_client, &a);
+    assert_int_equal(th_gate_wait(&a.sending, 10000), 0);
+    /* asleep: the ring is full of the message's first packets; stopped, it sends no more */
+    _Atomic pid_t tid = pid;
+    assert_true(th_thread_sleeps(&tid, 10000));
+    kill(pid, SIGSTOP);
+    static char buf[STREAMED];
+    smipc_client_id from, id;
+    size_t len = sizeof buf, n;
+    assert_status(smipc_server_recv(srv, &from, buf, &len, 50), SMIPC_ETIMEDOUT);
+    assert_true(atomic_load(&srv->parked_bytes) > 0); /* what came is parked */
+    assert_smipc_ok(smipc_server_clients(srv, &id, 1, &n));
+    void *room, *pin;
+    assert_smipc_ok(smipc_server_loan(srv, id, &room, 100, 1000));
+    assert_smipc_ok(smipc_server_pin_loan(srv, id, &pin));
+    assert_smipc_ok(smipc_server_commit(srv, id, 100));
+    smipc_server_close(srv);
+    smipc_server_unpin(pin); /* the connection goes now, the server long gone */
+    th_kill(pid, SIGKILL);   /* and reaped */
+    th_gate_close(&a.sending);
 }
 
 /* A process killed with a loan out (half written) sends nothing; the server goes on. */
@@ -391,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_server_loans_to_a_client),
         cmocka_unit_test(test_a_pin_outlives_everything),
         cmocka_unit_test(test_a_loan_pin_outlives_everything),
+        cmocka_unit_test(test_a_pin_past_close_with_a_message_parked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
