@@ -269,14 +269,18 @@ static int expire_pending(smipc_server *srv)
 
 #define SWEEP_BATCH 64 /* connections looked at per hold of the table's lock */
 
+#define SWEEP_SLACK_NS 10000000 /* past a due time: the coarse clock lags a tick behind */
+
 /* Gives back the bulk pages of our sends to clients that have been idle long enough
  * (smipc_link_trim_bulk), a step at a time so that a sender never waits long for the
- * lock; a connection a sender holds is left for the next sweep. Returns whether any
- * connection's area is still dirty: then the thread sweeps again. */
-static int sweep_bulk(smipc_server *srv)
+ * lock; a connection a sender holds is left for the next sweep. Returns when the next
+ * sweep is due (coarse clock): when the first area still dirty will have been idle long
+ * enough, or one interval from now for an area that is but could not go (its consumer
+ * has not read all of it, or a sender held it); SMIPC_FOREVER when none is dirty. */
+static int64_t sweep_bulk(smipc_server *srv)
 {
-    int64_t now = smipc_coarse_ns();
-    int dirty_left = 0;
+    int64_t now = smipc_coarse_ns(), next = SMIPC_FOREVER;
+    const int64_t retry = now + (int64_t)srv->sweep_ms * 1000000;
     for (size_t at = 0;;) {
         struct smipc_conn *batch[SWEEP_BATCH];
         size_t n = 0;
@@ -291,36 +295,48 @@ static int sweep_bulk(smipc_server *srv)
         }
         pthread_mutex_unlock(&srv->lock);
         for (size_t i = 0; i < n; i++) {
-            struct smipc_conn *c = batch[i];
+            struct smipc_link *l = &batch[i]->link;
             int rc = 1;
-            while (rc == 1 && smipc_link_bulk_idle(&c->link, now) &&
-                   smipc_call_trylock(&c->send_lock)) {
-                rc = smipc_link_trim_bulk(&c->link, now, SMIPC_TRIM_STEP);
-                smipc_call_unlock(&c->send_lock);
+            while (rc == 1 && smipc_link_bulk_idle(l, now) &&
+                   smipc_call_trylock(&batch[i]->send_lock)) {
+                rc = smipc_link_trim_bulk(l, now, SMIPC_TRIM_STEP);
+                smipc_call_unlock(&batch[i]->send_lock);
             }
-            dirty_left |= atomic_load(&c->link.tx_bulk_dirty);
-            smipc_conn_unref(c);
+            if (atomic_load(&l->tx_bulk_dirty)) {
+                int64_t due = smipc_link_bulk_idle(l, now)
+                                  ? retry
+                                  : atomic_load_explicit(&l->tx_bulk_at, memory_order_relaxed) +
+                                        l->bulk_idle_ns;
+                if (due < next)
+                    next = due;
+            }
+            smipc_conn_unref(batch[i]);
         }
         if (at >= end)
-            return dirty_left;
+            return next;
     }
 }
 
-/* Sweeps while some area is dirty; stops when none is, unless one became dirty meanwhile
- * (its sender saw the flag still up and woke nobody: seq_cst on both sides, see
- * bulk_touched). */
-static void sweep(smipc_server *srv)
+/* Sweeps; when no area is dirty any more it stops, unless one became dirty meanwhile (its
+ * sender saw the flag still up and woke nobody: seq_cst on both sides, see bulk_touched).
+ * Returns when to sweep next (the fine clock), or 0 for not until woken. */
+static int64_t sweep(smipc_server *srv)
 {
-    if (sweep_bulk(srv))
-        return;
-    atomic_store(&srv->bulk_sweep, 0);
-    pthread_mutex_lock(&srv->lock);
-    int again = 0;
-    for (size_t i = 0; i < srv->nconns && !again; i++)
-        again = atomic_load(&srv->conns[i]->link.tx_bulk_dirty);
-    pthread_mutex_unlock(&srv->lock);
-    if (again)
+    int64_t next = sweep_bulk(srv);
+    if (next == SMIPC_FOREVER) {
+        atomic_store(&srv->bulk_sweep, 0);
+        pthread_mutex_lock(&srv->lock);
+        int again = 0;
+        for (size_t i = 0; i < srv->nconns && !again; i++)
+            again = atomic_load(&srv->conns[i]->link.tx_bulk_dirty);
+        pthread_mutex_unlock(&srv->lock);
+        if (!again)
+            return 0;
         atomic_store(&srv->bulk_sweep, 1);
+        next = smipc_coarse_ns() + (int64_t)srv->sweep_ms * 1000000;
+    }
+    int64_t soonest = smipc_now_ns() + SWEEP_SLACK_NS;
+    return next + SWEEP_SLACK_NS > soonest ? next + SWEEP_SLACK_NS : soonest;
 }
 
 static void *server_thread(void *arg)
@@ -334,13 +350,10 @@ static void *server_thread(void *arg)
         int timeout = expire_pending(srv);
         if (atomic_load(&srv->bulk_sweep)) {
             int64_t now = smipc_now_ns();
-            if (!sweep_at) { /* just went up: the first sweep one interval from now */
+            if (!sweep_at) /* just went up: the first sweep one interval from now */
                 sweep_at = now + (int64_t)srv->sweep_ms * 1000000;
-            } else if (now >= sweep_at) {
-                sweep(srv);
-                sweep_at =
-                    atomic_load(&srv->bulk_sweep) ? now + (int64_t)srv->sweep_ms * 1000000 : 0;
-            }
+            else if (now >= sweep_at)
+                sweep_at = sweep(srv);
             int ms = smipc_poll_ms(sweep_at);
             if (sweep_at && (timeout < 0 || ms < timeout))
                 timeout = ms;
