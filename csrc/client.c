@@ -5,6 +5,7 @@
 #include "fork_guard.h"
 #include "internal.h"
 #include "link.h"
+#include "mapping.h"
 #include "name.h"
 #include "segment.h"
 
@@ -37,6 +38,7 @@ struct smipc_client {
     _Atomic int fd_mode; /* smipc_client_fd was asked for: keep it level-triggered */
     void *map;
     size_t map_size;
+    struct smipc_mapping *mapping; /* owns map: pins may keep it past the close */
     smipc_client_id id;
     smipc_server_config cfg;
     /* recv_view of a message not in one piece in place: a private copy, kept for reuse */
@@ -99,7 +101,9 @@ static void client_free(smipc_client *c)
     free(c->view_copy);
     smipc_fork_unregister(&c->fork);
     close_fds(c);
-    if (c->map)
+    if (c->mapping)
+        smipc_mapping_unref(c->mapping);
+    else if (c->map)
         munmap(c->map, c->map_size);
     smipc_link_release(&c->link);
     pthread_mutex_destroy(&c->setup_lock);
@@ -188,6 +192,9 @@ static int client_setup(smipc_client *c, int64_t deadline)
     smipc_close_fd(&c->memfd); /* the mapping keeps the memory; nothing else needs it */
     if (rc)
         return rc;
+    c->mapping = smipc_mapping_new(c->map, c->map_size);
+    if (!c->mapping)
+        return SMIPC_ENOMEM;
     pthread_mutex_lock(&c->setup_lock);
     c->epfd = epoll_create1(EPOLL_CLOEXEC);
     c->level_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -553,6 +560,24 @@ SMIPC_EXPORT int smipc_client_release(smipc_client *cli)
     keep_fd_level(cli);
     smipc_call_unlock(&cli->recv_lock);
     return SMIPC_OK;
+}
+
+SMIPC_EXPORT int smipc_client_pin(smipc_client *cli, void **pin)
+{
+    if (!cli || !pin)
+        return SMIPC_EINVAL;
+    *pin = NULL;
+    int rc = usable(cli);
+    if (rc)
+        return rc;
+    smipc_mapping_ref(cli->mapping);
+    *pin = cli->mapping;
+    return SMIPC_OK;
+}
+
+SMIPC_EXPORT void smipc_client_unpin(void *pin)
+{
+    smipc_mapping_unref(pin);
 }
 
 SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli)

@@ -97,28 +97,12 @@ static void release_name(smipc_server *srv)
         unlink(srv->path);
 }
 
-/* A connection may outlive the server (a pin holds it): what it parked is given back to
- * the server's count now, while there is one, and it points into the server no more. */
-static void detach(struct smipc_conn *c)
-{
-    smipc_link_release(&c->link);
-    c->link.parked_bytes = NULL;
-}
-
 /* Frees everything. In a forked child only memory: descriptors are already closed, the
  * segments are not mapped, and the thread does not exist. */
 static void server_free(smipc_server *srv)
 {
     if (!smipc_fork_inherited(&srv->fork))
         smipc_server_thread_stop(srv); /* nothing adds connections after this */
-    for (size_t i = 0; i < srv->nconns; i++)
-        detach(srv->conns[i]);
-    for (size_t i = 0; i < srv->nview; i++)
-        detach(srv->view[i]);
-    if (srv->view_conn)
-        detach(srv->view_conn);
-    for (struct smipc_conn *c = srv->loans; c; c = c->next_loan)
-        detach(c);
     if (srv->view_conn) /* a view left out: the caller broke the rules, but nothing leaks */
         smipc_conn_unref(srv->view_conn);
     while (srv->loans) { /* loans left out, likewise */
@@ -684,16 +668,16 @@ SMIPC_EXPORT int smipc_server_pin(smipc_server *srv, void **pin)
 {
     if (!srv || !pin || !srv->view_out)
         return SMIPC_EINVAL;
-    *pin = srv->view_conn; /* its memory, mapped while it has a reference */
-    if (srv->view_conn)
-        smipc_conn_ref(srv->view_conn);
+    struct smipc_mapping *m = srv->view_conn ? srv->view_conn->mapping : NULL;
+    if (m) /* its memory, not the connection: that one goes when it goes */
+        smipc_mapping_ref(m);
+    *pin = m;
     return SMIPC_OK;
 }
 
 SMIPC_EXPORT void smipc_server_unpin(void *pin)
 {
-    if (pin)
-        smipc_conn_unref(pin);
+    smipc_mapping_unref(pin);
 }
 
 SMIPC_EXPORT int smipc_server_release(smipc_server *srv)
@@ -868,11 +852,12 @@ SMIPC_EXPORT int smipc_server_pin_loan(smipc_server *srv, smipc_client_id to, vo
     struct smipc_conn *c = srv->loans;
     while (c && c->id != to)
         c = c->next_loan;
-    if (c) /* its memory, mapped while it has a reference */
-        smipc_conn_ref(c);
+    struct smipc_mapping *m = c ? c->mapping : NULL;
+    if (m) /* its memory, not the connection, as smipc_server_pin */
+        smipc_mapping_ref(m);
     pthread_mutex_unlock(&srv->lock);
-    *pin = c;
-    return c ? SMIPC_OK : SMIPC_EINVAL;
+    *pin = m;
+    return m ? SMIPC_OK : SMIPC_EINVAL;
 }
 
 SMIPC_EXPORT int smipc_server_cancel_sends(smipc_server *srv, smipc_client_id to)

@@ -7,6 +7,7 @@
 #include "fork_guard.h"
 #include "internal.h"
 #include "link.h"
+#include "mapping.h"
 #include "name.h"
 #include "segment.h"
 
@@ -29,6 +30,7 @@ struct smipc_conn {
     int wake_fds[4]; /* our ends: c2s data, c2s room, s2c data, s2c room */
     void *map;
     size_t map_size;
+    struct smipc_mapping *mapping; /* owns map: pins may keep it past the connection */
     pid_t pid;
     uid_t uid;
     int64_t connected_ns;

@@ -133,8 +133,9 @@ SMIPC_EXPORT int smipc_server_release(smipc_server *srv);
 /* While a view is out: keeps the memory it shows mapped until smipc_server_unpin(*pin),
    through the release, the client's departure and smipc_server_close alike (what it shows
    may change once released: the client writes there again). For bindings whose objects
-   can outlive a view. *pin is NULL for a view that is a private copy (SMIPC_MSG_COPY):
-   that one lives until the release only. */
+   can outlive a view. Only the memory: the connection's descriptors close when it goes. *pin is
+   NULL for a view that is a private copy (SMIPC_MSG_COPY): that one lives until the release only.
+ */
 SMIPC_EXPORT int smipc_server_pin(smipc_server *srv, void **pin);
 SMIPC_EXPORT void smipc_server_unpin(void *pin); /* NULL is fine */
 SMIPC_EXPORT int smipc_server_send(smipc_server *srv, smipc_client_id to, const void *buf,
@@ -213,6 +214,12 @@ SMIPC_EXPORT int smipc_client_cancel_loan(smipc_client *cli);
 SMIPC_EXPORT int smipc_client_recv_view(smipc_client *cli, const void **data, size_t *len,
                                         uint32_t *flags, int timeout_ms);
 SMIPC_EXPORT int smipc_client_release(smipc_client *cli);
+/* Keeps the connection's shared memory (where its loans and views are) mapped until
+   smipc_client_unpin(*pin), through smipc_client_close: for bindings whose buffers can
+   outlive a loan, a view or the handle. Only the memory: the handle's descriptors still
+   close with it, and what the memory shows may change once a loan or view has ended. */
+SMIPC_EXPORT int smipc_client_pin(smipc_client *cli, void **pin);
+SMIPC_EXPORT void smipc_client_unpin(void *pin); /* NULL is fine */
 /* The id the server sees; 0 for NULL. */
 SMIPC_EXPORT smipc_client_id smipc_client_id_of(const smipc_client *cli);
 /* For poll()/event loops: readable when smipc_client_recv would find a message or the

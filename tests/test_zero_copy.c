@@ -7,6 +7,8 @@
 #include "testing.h"
 
 #include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -291,6 +293,75 @@ static void test_a_loan_pin_outlives_everything(void **state)
     unsetenv("SMIPC_BULK_IDLE_MS");
 }
 
+static int mapped(const void *p)
+{
+    unsigned char v;
+    void *page = (void *)((uintptr_t)p & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1));
+    return mincore(page, 1, &v) == 0; /* ENOMEM once nothing is mapped there */
+}
+
+/* A pin keeps the memory, never the connection: the departed client's descriptors close
+ * while the server's pin on what it viewed lives on, and the unpin unmaps it. */
+static void test_a_server_pin_keeps_memory_not_descriptors(void **state)
+{
+    (void)state;
+    setenv("SMIPC_BULK_IDLE_MS", "-1", 1); /* read back below */
+    const char *name = th_name("pinfds");
+    smipc_server *srv = th_server(name, NULL);
+    int fds = th_count_fds();
+    smipc_client *cli = th_client(name);
+    void *buf, *pin;
+    assert_smipc_ok(smipc_client_loan(cli, &buf, MiB, 1000));
+    th_fill(buf, MiB, 5);
+    assert_smipc_ok(smipc_client_commit(cli, MiB));
+    const void *data;
+    size_t len;
+    smipc_client_id from;
+    assert_smipc_ok(smipc_server_recv_view(srv, &from, &data, &len, NULL, 1000));
+    assert_smipc_ok(smipc_server_pin(srv, &pin));
+    assert_smipc_ok(smipc_server_release(srv));
+    smipc_client_close(cli);
+    assert_true(th_clients_become(srv, 0, 5000));
+    assert_int_equal(th_count_fds(), fds); /* the client's and the connection's: all gone */
+    assert_true(mapped(data) && th_check(data, len, 5));
+    smipc_server_unpin(pin);
+    assert_false(mapped(data));
+    smipc_server_close(srv);
+    unsetenv("SMIPC_BULK_IDLE_MS");
+}
+
+/* A client's pin keeps its memory past smipc_client_close, and only that. */
+static void test_a_client_pin_outlives_the_handle(void **state)
+{
+    (void)state;
+    setenv("SMIPC_BULK_IDLE_MS", "-1", 1);
+    const char *name = th_name("cpin");
+    smipc_server *srv = th_server(name, NULL);
+    int fds = th_count_fds();
+    smipc_client *cli = th_client(name);
+    void *room, *pin = (void *)1;
+    assert_status(smipc_client_pin(NULL, &pin), SMIPC_EINVAL);
+    assert_smipc_ok(smipc_client_loan(cli, &room, MiB, 1000));
+    assert_smipc_ok(smipc_client_pin(cli, &pin));
+    assert_non_null(pin);
+    th_fill(room, MiB, 6);
+    assert_smipc_ok(smipc_client_commit(cli, MiB));
+    static char got[MiB];
+    size_t len = sizeof got;
+    smipc_client_id from;
+    assert_smipc_ok(smipc_server_recv(srv, &from, got, &len, 1000));
+    assert_true(len == MiB && th_check(got, len, 6));
+    smipc_client_close(cli);
+    assert_true(th_clients_become(srv, 0, 5000));
+    assert_int_equal(th_count_fds(), fds);
+    assert_true(mapped(room) && th_check(room, MiB, 6)); /* nobody wrote there since */
+    smipc_client_unpin(pin);
+    assert_false(mapped(room));
+    smipc_client_unpin(NULL);
+    smipc_server_close(srv);
+    unsetenv("SMIPC_BULK_IDLE_MS");
+}
+
 #define STREAMED (32 * MiB)
 
 struct streamer {
@@ -455,6 +526,8 @@ int main(void)
         cmocka_unit_test(test_a_pin_outlives_everything),
         cmocka_unit_test(test_a_loan_pin_outlives_everything),
         cmocka_unit_test(test_a_pin_past_close_with_a_message_parked),
+        cmocka_unit_test(test_a_server_pin_keeps_memory_not_descriptors),
+        cmocka_unit_test(test_a_client_pin_outlives_the_handle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
