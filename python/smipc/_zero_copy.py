@@ -10,9 +10,11 @@ The memoryview is the shared memory itself, valid inside the block: at its end a
 sent (or, when the block raised, given back unsent) and a view is released for the
 sender to reuse, and the memoryview is released too, so touching it afterwards raises
 ValueError. Objects made from it inside the block (numpy arrays, slices) hold on to the
-memory: the handle's shared memory stays mapped until the last of them is gone, even
-after close(), so they never crash; but what they show may change once the block is
-left (the sender writes there again): copy what you keep (bytes(msg.data), arr.copy()).
+memory: that shared memory stays mapped until the last of them is gone, even after
+close() (which still closes the handle and its descriptors at once), so they never crash;
+but what they show may change once the block is left (the sender writes there again, or
+the idle area's pages go back and read as zeros): copy what you keep (bytes(msg.data),
+arr.copy()).
 Between a loan and its end, other sends on the handle wait (between a view and its end,
 other receives).
 
@@ -32,16 +34,23 @@ if TYPE_CHECKING:
     from ._core import _Handle
 
 
-def _keep(handle: "_Handle", token: object, ptr: Any, n: int, readonly: bool,
-          pin: Any = None) -> memoryview:
-    """A memoryview of n bytes at ptr whose last reference lets the handle go (token),
-    and the server's pin on the memory (a view's or a server loan's memory belongs to its
-    connection)."""
-    def done(_: Any) -> None:
-        if pin is not None:
-            lib.smipc_server_unpin(pin)
-        handle._leave(token)
-    keeper = ffi.gc(ffi.cast("char *", ptr), done)
+def _pin(handle: "_Handle", server: bool) -> Any:
+    """A pin on the handle's shared memory (a server's on the connection a view or loan is
+    in, taken right after it): only the memory, mapped until the pin goes, so objects made
+    from a memoryview never crash, while the handle itself closes when it is closed."""
+    pinp = ffi.new("void **")
+    rc = (lib.smipc_server_pin(handle._h, pinp) if server
+          else lib.smipc_client_pin(handle._h, pinp))
+    if rc:
+        raise handle._error(int(rc), "pinning zero-copy memory")
+    return pinp[0]
+
+
+def _keep(ptr: Any, n: int, readonly: bool, pin: Any,
+          unpin: Callable[[Any], None]) -> memoryview:
+    """A memoryview of n bytes at ptr whose last reference (the memoryview's, or those of
+    the objects made from it) lets the pin go."""
+    keeper = ffi.gc(ffi.cast("char *", ptr), lambda _: unpin(pin))
     view = memoryview(ffi.buffer(keeper, n))
     return view.toreadonly() if readonly else view
 
@@ -59,20 +68,22 @@ class Loan:
     writable memoryview of n bytes in shared memory, sent as one message when the block
     ends without an exception (given back unsent when it raises)."""
 
-    __slots__ = ("_handle", "_n", "_start", "_commit", "_cancel", "_pin", "_view", "_open")
+    __slots__ = ("_handle", "_n", "_start", "_commit", "_cancel", "_pin", "_view", "_open",
+                 "_token")
 
     def __init__(self, handle: "_Handle", n: int, start: Callable[[Any], None],
                  commit: Callable[[int], int], cancel: Callable[[], int],
-                 pin: Optional[Callable[[], Any]] = None) -> None:
+                 pin: Callable[[], Any]) -> None:
         """Made by cli.loan / srv.loan; the room is taken when the block begins."""
         self._handle = handle
         self._n = n
         self._start = start  # (void ** out) -> None, raising; waits for room
         self._commit = commit
         self._cancel = cancel
-        self._pin = pin  # a server's: keeps the lent memory mapped past the client's end
+        self._pin = pin  # () -> (pin, unpin): keeps the lent memory mapped for Python
         self._view: Optional[memoryview] = None
         self._open = False
+        self._token: Optional[object] = None
 
     def __enter__(self) -> memoryview:
         if self._open or self._view is not None:
@@ -89,9 +100,15 @@ class Loan:
                 raise handle._closed()
             self._start(out)
             self._open = True
-            pin = self._pin() if self._pin is not None else None
-            self._view = _keep(handle, token, out[0], self._n, False, pin)
-            counted = False  # the memoryview's last reference lets go of it now
+            try:
+                pin, unpin = self._pin()
+            except BaseException:
+                self._open = False
+                self._cancel()
+                raise
+            self._view = _keep(out[0], self._n, False, pin, unpin)
+            self._token = token  # the handle counts the loan in until its end
+            counted = False
         finally:
             if counted:
                 handle._leave(token)
@@ -102,12 +119,16 @@ class Loan:
         if not self._open:
             return
         self._open = False
-        if exc_type is not None:
-            self._cancel()
-            return
-        rc = self._commit(self._n)
-        if rc:
-            raise self._handle._error(rc)
+        token, self._token = self._token, None
+        try:
+            if exc_type is not None:
+                self._cancel()
+                return
+            rc = self._commit(self._n)
+            if rc:
+                raise self._handle._error(rc)
+        finally:
+            self._handle._leave(token)
 
 
 class View:
@@ -119,12 +140,12 @@ class View:
     __slots__ = ("client", "data", "broadcast", "_release_c")
 
     def __init__(self, client: int, data: memoryview, broadcast: bool,
-                 release: Callable[[], int]) -> None:
+                 release: Callable[[], None]) -> None:
         """Made by recv_view, which has received the message already."""
         self.client = client
         self.data = data
         self.broadcast = broadcast
-        self._release_c: Optional[Callable[[], int]] = release
+        self._release_c: Optional[Callable[[], None]] = release
 
     def release(self) -> None:
         """Lets the sender reuse the memory (and other receives go on); the memoryview
@@ -164,16 +185,29 @@ def _waiting(handle: "_Handle", call: Callable[[int], int], ms: int,
 
 
 def _viewed(handle: "_Handle", token: object, client: int, datap: Any, n: int, flags: int,
-            release: Callable[[], int], pin: Any) -> View:
+            release: Callable[[], int], server: bool) -> View:
+    broadcast = bool(flags & lib.SMIPC_MSG_BROADCAST)
     if flags & lib.SMIPC_MSG_COPY:
         # in pieces in shared memory: the library's copy is reused by the next view, so a
         # memoryview of it could outlive its contents; ours is a bytes of its own
         data = memoryview(bytes(ffi.buffer(datap[0], n)))
         release()
         handle._leave(token)
-        return View(client, data, bool(flags & lib.SMIPC_MSG_BROADCAST), lambda: 0)
-    return View(client, _keep(handle, token, datap[0], n, True, pin),
-                bool(flags & lib.SMIPC_MSG_BROADCAST), release)
+        return View(client, data, broadcast, lambda: None)
+    try:
+        pin = _pin(handle, server)
+    except BaseException:
+        release()
+        handle._leave(token)
+        raise
+    unpin = lib.smipc_server_unpin if server else lib.smipc_client_unpin
+
+    def end() -> None:  # the handle counts the view in until its release
+        try:
+            release()
+        finally:
+            handle._leave(token)
+    return View(client, _keep(datap[0], n, True, pin, unpin), broadcast, end)
 
 
 def recv_view(handle: "_Handle", timeout: Optional[float], server: bool) -> View:
@@ -203,16 +237,9 @@ def recv_view(handle: "_Handle", timeout: Optional[float], server: bool) -> View
         release = ((lambda: int(lib.smipc_server_release(h))) if server
                    else (lambda: int(lib.smipc_client_release(h))))
         client = int(frm[0]) if server else int(lib.smipc_client_id_of(h))
-        pin = None
-        if server and not flagsp[0] & lib.SMIPC_MSG_COPY:
-            # the memory is the client's connection's: kept mapped while Python holds it
-            pinp = ffi.new("void **")
-            if lib.smipc_server_pin(h, pinp) == 0:
-                pin = pinp[0]
-        view = _viewed(handle, token, client, datap, int(lenp[0]), int(flagsp[0]), release,
-                       pin)
-        counted = False  # the view's memory holds it now (or _viewed let it go)
-        return view
+        counted = False  # the view lets it go at its release (or _viewed did)
+        return _viewed(handle, token, client, datap, int(lenp[0]), int(flagsp[0]), release,
+                       server)
     finally:
         if counted:
             handle._leave(token)
@@ -244,6 +271,9 @@ def loan(handle: "_Handle", n: int, timeout: Optional[float], to: Optional[int])
 
         def cancel() -> int:
             return int(lib.smipc_client_cancel_loan(handle._h))
+
+        def pin() -> Any:
+            return _pin(handle, False), lib.smipc_client_unpin
     else:
         def commit(k: int) -> int:
             return int(lib.smipc_server_commit(handle._h, to, k))
@@ -253,9 +283,11 @@ def loan(handle: "_Handle", n: int, timeout: Optional[float], to: Optional[int])
 
         def pin() -> Any:
             pinp = ffi.new("void **")
-            return pinp[0] if lib.smipc_server_pin_loan(handle._h, to, pinp) == 0 else None
-        return Loan(handle, n, start, commit, cancel, pin)
-    return Loan(handle, n, start, commit, cancel)
+            rc = lib.smipc_server_pin_loan(handle._h, to, pinp)
+            if rc:
+                raise handle._error(int(rc), "pinning zero-copy memory")
+            return pinp[0], lib.smipc_server_unpin
+    return Loan(handle, n, start, commit, cancel, pin)
 
 
 from ._core import (_OPEN, _first, _more_slices, _start, _timed_out,  # noqa: E402
