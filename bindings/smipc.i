@@ -78,13 +78,14 @@ static smipc_span smipc_span_of(int status, void *p, size_t n) {
 %ignore smipc_server_config::reserved;
 /* Zero-copy: the calls with a void ** out (and the pin) are wrapped below, each as one call
    that returns the memory (a smipc_span); commit, cancel_loan and release are as they are.
-   The language layers keep that memory mapped for as long as their objects can reach it. */
+   The language layers keep that memory mapped for as long as their objects can reach it
+   (pinned, never by holding the handle). */
 %ignore smipc_client_loan;
 %ignore smipc_client_recv_view;
 %ignore smipc_server_recv_view;
 %ignore smipc_server_pin;
 %ignore smipc_server_unpin;
-%ignore smipc_client_pin; /* not wrapped yet */
+%ignore smipc_client_pin;
 %ignore smipc_client_unpin;
 %ignore smipc_server_loan;
 %ignore smipc_server_pin_loan;
@@ -268,17 +269,33 @@ static char *smipc_name_path_of(const char *name, int *status) {
 %}
 
 /* Zero-copy, one call each, the memory as the result (a smipc_span, empty on failure, and
-   *status says why). A server's view in place is pinned in the same call (*pin, 0
-   for a private copy: SMIPC_MSG_COPY), and so is a server's loan (smipc_server_pin_loan:
-   the lent memory stays mapped past the commit, the client's departure and close; a loan
-   that cannot be pinned is cancelled and fails with that status); either pin is let go by
-   server_unpin_view, smipc_server_unpin with the pin as a number. */
+   *status says why). What a loan or a view in place shows is pinned in the same call, so
+   that it stays mapped for as long as a language's buffers can reach it, and *pin says
+   by what (0: nothing, a view that is a private copy, SMIPC_MSG_COPY). A server's view by
+   smipc_server_pin, a server's loan by smipc_server_pin_loan (the lent memory stays mapped
+   past the commit, the client's departure and close); either is let go by
+   server_unpin_view, smipc_server_unpin with the pin as a number. A client's loan and
+   view by smipc_client_pin: the connection's memory stays mapped past smipc_client_close
+   (the handle's descriptors close with it), let go by client_unpin_view. A loan that
+   cannot be pinned is cancelled and fails with that status; a view in place that cannot
+   be pinned comes with *pin 0, and the language layer copies it before the release. */
 typedef struct smipc_span smipc_span;
 %inline %{
-static smipc_span smipc_client_loan_span(smipc_client *cli, size_t len, int timeout_ms,
-                                         int *status) {
+static smipc_span smipc_client_loan_span(smipc_client *cli, size_t len, uint64_t *pin,
+                                         int timeout_ms, int *status) {
     void *p = NULL;
+    void *pinned = NULL;
+    *pin = 0;
     *status = smipc_client_loan(cli, &p, len, timeout_ms);
+    if (*status == SMIPC_OK) {
+        int rc = smipc_client_pin(cli, &pinned);
+        if (rc == SMIPC_OK) {
+            *pin = (uint64_t)(uintptr_t)pinned;
+        } else { /* unpinned memory could go while a buffer reaches it: no loan */
+            smipc_client_cancel_loan(cli);
+            *status = rc;
+        }
+    }
     return smipc_span_of(*status, p, len);
 }
 
@@ -301,11 +318,16 @@ static smipc_span smipc_server_loan_span(smipc_server *srv, smipc_client_id to, 
 }
 
 static smipc_span smipc_client_recv_view_span(smipc_client *cli, uint32_t *flags,
-                                              int timeout_ms, int *status) {
+                                              uint64_t *pin, int timeout_ms, int *status) {
     const void *p = NULL;
     size_t n = 0;
+    void *pinned = NULL;
     *flags = 0;
+    *pin = 0;
     *status = smipc_client_recv_view(cli, &p, &n, flags, timeout_ms);
+    if (*status == SMIPC_OK && !(*flags & SMIPC_MSG_COPY) &&
+        smipc_client_pin(cli, &pinned) == SMIPC_OK)
+        *pin = (uint64_t)(uintptr_t)pinned;
     return smipc_span_of(*status, (void *)p, n);
 }
 
@@ -326,5 +348,9 @@ static smipc_span smipc_server_recv_view_span(smipc_server *srv, smipc_client_id
 
 static void smipc_server_unpin_view(uint64_t pin) {
     smipc_server_unpin((void *)(uintptr_t)pin);
+}
+
+static void smipc_client_unpin_view(uint64_t pin) {
+    smipc_client_unpin((void *)(uintptr_t)pin);
 }
 %}

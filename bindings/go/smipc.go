@@ -175,17 +175,19 @@ func millis(d time.Duration) int {
 // C handle down, which makes blocked calls return ECLOSED at once, then takes the write
 // lock, which waits for them, and only then frees the C handle.
 //
-// Zero-copy adds holds on the C handle: a Loan or View not yet ended (a lease, which
-// Close ends as Cancel or Release would), and, on a client, the memory a Loan or View
-// shows, until the Loan or View is garbage (its finalizer lets go; a server pins what
-// its loans and views show instead). The C handle is freed once Close has run and the last hold is
-// gone. Only Loans and Views have finalizers; a handle has none.
+// Zero-copy adds one hold on the C handle per Loan or View not yet ended (a lease), until
+// its Commit, Cancel or Release, or Close, which ends it as Cancel or Release would: the
+// C handle is freed once Close has run and the last lease is gone, so before Close
+// returns. The memory a Loan or View shows is not kept by a hold but by a pin
+// (smipc_client_pin, smipc_server_pin, _pin_loan: only the memory, never the handle's
+// descriptors), taken in the C call that made the Loan or View and let go by its
+// finalizer once it is garbage. Only Loans and Views have finalizers; a handle has none.
 type handle struct {
 	calls   sync.RWMutex
 	closed  bool // written under the write lock, read under the read lock
 	closing atomic.Bool
 	kind    string
-	holds   atomic.Int64 // 1 for the handle itself until Close, 1 per hold
+	holds   atomic.Int64 // 1 for the handle itself until Close, 1 per lease
 	free    func()       // set by Close before it lets go of its own hold
 
 	leaseMu sync.Mutex

@@ -23,8 +23,9 @@ import (
 //
 // Until the loan ends, other sends on that handle (a server's: to that client) wait.
 // Commit and Cancel may come from any goroutine; the first one ends the loan, and Bytes
-// is nil after it. A client's memory stays mapped while the Loan is reachable, even after
-// Close, so a slice of it touched late never crashes, but what is written there then goes
+// is nil after it. A client's memory stays mapped (pinned: only the memory, Close still
+// closes the client's descriptors at once) while the Loan is reachable, even after Close,
+// so a slice of it touched late never crashes, but what is written there then goes
 // nowhere and may overwrite a later message's room. A server's loan is the client's
 // connection memory, pinned by the server while the Loan is reachable, through the
 // commit, the client's departure and Close alike: a slice of it touched late never
@@ -91,8 +92,8 @@ func (l *Loan) Cancel() error {
 // Until it is released, other receives on that handle wait. A message that was not in one
 // piece in shared memory is shown from a copy of its own instead (Copied), released at
 // once. Never write to Data. After Release, Data still returns the same slice and reading
-// it never crashes: the memory stays mapped while the View is reachable (a server pins
-// it; a client keeps its C handle until then, even after Close), through the sender's
+// it never crashes: the memory stays mapped while the View is reachable (pinned: only
+// the memory, never the handle's descriptors), even after Close, through the sender's
 // departure alike; but what it shows may change once released, as the sender writes there
 // again: copy what you keep (bytes.Clone). Keep the View reachable while you use its
 // bytes (runtime.KeepAlive(v) after the last use, if nothing else uses v later). A View
@@ -162,8 +163,8 @@ func loanError(rc int, op string, n int, timeout time.Duration,
 	return e
 }
 
-// newLoan wraps a loan the C call made (between enter and leave); drop (let go of the
-// client, or unpin a server's loan) runs once the Loan is garbage.
+// newLoan wraps a loan the C call made (between enter and leave); drop (unpin its memory)
+// runs once the Loan is garbage. The lease holds the handle until the loan ends.
 func newLoan(h *handle, buf []byte, op string, commit func(int) int, undo func() int,
 	drop func()) *Loan {
 	l := &Loan{buf: buf, lease: h.newLease(undo), commit: commit, op: op}
@@ -174,28 +175,26 @@ func newLoan(h *handle, buf []byte, op string, commit func(int) int, undo func()
 	return l
 }
 
-// newView wraps a view the C call made (between enter and leave). A copy is copied again
-// into Go memory (the library reuses its copy) and released at once; one in place holds
-// the lease, and drop (unpin, or let go of the client) runs once the View is garbage.
-func newView(h *handle, data []byte, client ClientID, flags int64, release func() int,
-	drop func()) *View {
+// newView wraps a view the C call made (between enter and leave). A view that is a copy,
+// or one in place whose memory nothing pinned (pin 0: it could go with its handle), is
+// copied into Go memory (the library reuses its copy) and released at once; Copied tells
+// the library's flag all the same. One in place holds the lease (the handle, until the
+// release), and its pin is let go once the View is garbage.
+func newView(h *handle, data []byte, client ClientID, flags int64, pin uint64,
+	release func() int, unpin func(uint64)) *View {
 	v := &View{client: client, broadcast: flags&int64(csmipc.MSG_BROADCAST) != 0,
 		copied: flags&int64(csmipc.MSG_COPY) != 0}
-	if v.copied {
+	if v.copied || pin == 0 {
 		v.data = append(make([]byte, 0, len(data)), data...)
 		release()
-		if drop != nil {
-			drop()
-		}
+		unpin(pin) // 0 is fine
 		return v
 	}
 	v.data = data
 	v.lease = h.newLease(release)
 	runtime.SetFinalizer(v, func(v *View) {
 		v.lease.end(v.lease.undo) // nobody released it
-		if drop != nil {
-			drop()
-		}
+		unpin(pin)
 	})
 	return v
 }
@@ -213,40 +212,38 @@ func (c *Client) Loan(n int, timeout time.Duration) (*Loan, error) {
 		return nil, err
 	}
 	defer c.leave()
-	status := []int64{0}
-	buf := csmipc.Client_loan_span(c.h, int64(n), millis(timeout), status)
+	pin, status := []int64{0}, []int64{0}
+	buf := csmipc.Client_loan_span(c.h, int64(n), pin, millis(timeout), status)
 	if rc := int(status[0]); rc != 0 {
 		return nil, loanError(rc, "loan", n, timeout, func(cfg csmipc.ServerConfig) int {
 			return csmipc.Client_config_of(c.h, cfg)
 		})
 	}
-	c.hold() // the client's memory, mapped until the Loan is garbage
+	p := uint64(pin[0]) // the client's memory, mapped until the Loan is garbage
 	return newLoan(&c.handle, buf, "loan",
 		func(k int) int { return csmipc.Client_commit(c.h, int64(k)) },
-		func() int { return csmipc.Client_cancel_loan(c.h) }, c.letGo), nil
+		func() int { return csmipc.Client_cancel_loan(c.h) },
+		func() { csmipc.Client_unpin_view(p) }), nil
 }
 
 // RecvView returns the next message from the server, in place (a copy of its own when it
 // was not in one piece in shared memory), its checksum verified; Release it for the
-// server to reuse the memory (until then other receives on c wait). View.Broadcast tells
-// a broadcast from a message sent to c alone.
+// server to reuse the memory (until then other receives on c wait). What it shows stays
+// mapped while the View is reachable (the client pins it), even after Close.
+// View.Broadcast tells a broadcast from a message sent to c alone.
 func (c *Client) RecvView(timeout time.Duration) (*View, error) {
 	if err := c.enter("recv view"); err != nil {
 		return nil, err
 	}
 	defer c.leave()
-	flags, status := []int64{0}, []int64{0}
-	data := csmipc.Client_recv_view_span(c.h, flags, millis(timeout), status)
+	flags, pin, status := []int64{0}, []int64{0}, []int64{0}
+	data := csmipc.Client_recv_view_span(c.h, flags, pin, millis(timeout), status)
 	if err := check(int(status[0]), "recv view"); err != nil {
 		return nil, err
 	}
-	var drop func()
-	if flags[0]&int64(csmipc.MSG_COPY) == 0 {
-		c.hold() // the client's memory, mapped until the View is garbage
-		drop = c.letGo
-	}
-	return newView(&c.handle, data, c.id, flags[0], func() int { return csmipc.Client_release(c.h) },
-		drop), nil
+	// the client's memory, mapped until the View is garbage (0: a copy, or nothing pinned)
+	return newView(&c.handle, data, c.id, flags[0], uint64(pin[0]),
+		func() int { return csmipc.Client_release(c.h) }, csmipc.Client_unpin_view), nil
 }
 
 // Loan lends room for a message of up to n bytes to the client to, inside its shared
@@ -292,12 +289,7 @@ func (s *Server) RecvView(timeout time.Duration) (*View, error) {
 	if err := check(int(status[0]), "recv view"); err != nil {
 		return nil, err
 	}
-	var drop func()
-	if p := uint64(pin[0]); p != 0 {
-		drop = func() { csmipc.Server_unpin_view(p) }
-	} else {
-		flags[0] |= int64(csmipc.MSG_COPY) // nothing pinned: only a copy is safe to keep
-	}
-	return newView(&s.handle, data, ClientID(from[0]), flags[0],
-		func() int { return csmipc.Server_release(s.h) }, drop), nil
+	// what it shows, mapped until the View is garbage (0: a copy, or nothing pinned)
+	return newView(&s.handle, data, ClientID(from[0]), flags[0], uint64(pin[0]),
+		func() int { return csmipc.Server_release(s.h) }, csmipc.Server_unpin_view), nil
 }

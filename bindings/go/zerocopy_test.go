@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"smipc.org/smipc/internal/csmipc"
 )
 
 // sendByLoan fills a loan with data and commits it.
@@ -278,7 +281,7 @@ func TestDataAfterReleaseAndClose(t *testing.T) {
 	for _, b := range sv.Data() { // the server pinned it
 		sum += int(b)
 	}
-	for _, b := range cv.Data() { // the client's C handle is kept for it
+	for _, b := range cv.Data() { // the client pinned it
 		sum += int(b)
 	}
 	t.Logf("read %d", sum)
@@ -378,30 +381,57 @@ func TestCloseWithAViewOut(t *testing.T) {
 	}
 }
 
-// smipcMappings counts this process's mappings of smipc's shared memory.
-func smipcMappings(t *testing.T) int {
+// smipcSegments is the set of smipc's shared-memory segments this process maps: the inode
+// of each memfd (once however many times it is mapped; a new segment never has an old
+// one's).
+func smipcSegments(t *testing.T) map[string]bool {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(string(maps), "memfd:smipc")
+	segs := map[string]bool{}
+	for _, l := range strings.Split(string(maps), "\n") {
+		if f := strings.Fields(l); strings.Contains(l, "memfd:smipc") && len(f) > 4 {
+			segs[f[4]] = true
+		}
+	}
+	return segs
 }
 
-// settled collects garbage (finalizers run) until the mappings stop going away.
-func settled(t *testing.T) int {
-	last := -1
-	for same, i := 0, 0; same < 3 && i < 100; i++ {
+// mappedSince is the segments mapped now that were not in before, garbage collected first
+// (what is still mapped then is kept by something reachable).
+func mappedSince(t *testing.T, before map[string]bool) map[string]bool {
+	for i := 0; i < 3; i++ {
 		runtime.GC()
 		time.Sleep(20 * time.Millisecond)
-		now := smipcMappings(t)
-		if now == last {
-			same++
-		} else {
-			same = 0
-		}
-		last = now
 	}
-	return last
+	now := smipcSegments(t)
+	for s := range before {
+		delete(now, s)
+	}
+	return now
+}
+
+// goes collects garbage (finalizers run) until none of segs is mapped: exactly those,
+// whatever other tests left to clean up may come and go meanwhile; it fails after wait.
+func goes(t *testing.T, segs map[string]bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); ; {
+		left := 0
+		for s := range smipcSegments(t) {
+			if segs[s] {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d segments still mapped", what, left, len(segs))
+		}
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // keepAView leaves a client's view of a message, its client and server closed.
@@ -429,9 +459,10 @@ func keepAView(t *testing.T) *View {
 
 // A closed client's memory stays while a View reaches it, and goes once it is garbage.
 func TestClosedClientsMemoryGoesWithItsViews(t *testing.T) {
-	base := settled(t)
+	before := smipcSegments(t)
 	v := keepAView(t)
-	if settled(t) <= base {
+	mapped := mappedSince(t, before)
+	if len(mapped) == 0 {
 		t.Fatal("the memory went while a View reached it")
 	}
 	if !bytes.Equal(v.Data(), payload(3000, 1)) {
@@ -439,11 +470,7 @@ func TestClosedClientsMemoryGoesWithItsViews(t *testing.T) {
 	}
 	runtime.KeepAlive(v)
 	v = nil
-	for deadline := time.Now().Add(wait); settled(t) > base; {
-		if time.Now().After(deadline) {
-			t.Fatal("the closed client's memory stayed")
-		}
-	}
+	goes(t, mapped, "the closed client's memory stayed")
 }
 
 // keepAServerView leaves a server's view of a message from a client that has left.
@@ -467,7 +494,7 @@ func keepAServerView(t *testing.T, srv *Server) *View {
 // What a server's View shows stays mapped (pinned) after its client left, while the View
 // is reachable, and goes once it is garbage.
 func TestServersPinnedMemoryGoesWithItsViews(t *testing.T) {
-	base := settled(t)
+	before := smipcSegments(t)
 	srv := listen(t, nil)
 	v := keepAServerView(t, srv)
 	deadline := time.Now().Add(wait)
@@ -477,7 +504,8 @@ func TestServersPinnedMemoryGoesWithItsViews(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if settled(t) <= base {
+	mapped := mappedSince(t, before)
+	if len(mapped) == 0 {
 		t.Fatal("the pinned memory went while a View reached it")
 	}
 	if !bytes.Equal(v.Data(), payload(3000, 2)) {
@@ -485,11 +513,7 @@ func TestServersPinnedMemoryGoesWithItsViews(t *testing.T) {
 	}
 	runtime.KeepAlive(v)
 	v = nil
-	for settled(t) > base {
-		if time.Now().After(deadline) {
-			t.Fatal("the pinned memory stayed")
-		}
-	}
+	goes(t, mapped, "the pinned memory stayed")
 }
 
 // keepAServerLoan commits a server's loan to a client that has left; the Loan and its
@@ -516,7 +540,7 @@ func keepAServerLoan(t *testing.T, srv *Server) (*Loan, []byte) {
 // What a server's Loan lent stays mapped (pinned) after its commit and its client left,
 // while the Loan is reachable, and goes once it is garbage.
 func TestServersPinnedLoanGoesWithIt(t *testing.T) {
-	base := settled(t)
+	before := smipcSegments(t)
 	srv := listen(t, nil)
 	loan, kept := keepAServerLoan(t, srv)
 	deadline := time.Now().Add(wait)
@@ -526,7 +550,8 @@ func TestServersPinnedLoanGoesWithIt(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if settled(t) <= base {
+	mapped := mappedSince(t, before)
+	if len(mapped) == 0 {
 		t.Fatal("the pinned loan's memory went while the Loan reached it")
 	}
 	if !bytes.Equal(kept, payload(3000, 3)) {
@@ -534,11 +559,131 @@ func TestServersPinnedLoanGoesWithIt(t *testing.T) {
 	}
 	runtime.KeepAlive(loan)
 	loan, kept = nil, nil
-	for settled(t) > base {
+	goes(t, mapped, "the pinned loan's memory stayed")
+}
+
+// A view in place whose memory nothing pinned (pin 0) is shown from a copy of its own,
+// released at once, and Copied tells the library's flag: false, it was in one piece.
+func TestUnpinnedViewIsCopiedNotFlagged(t *testing.T) {
+	var h handle
+	h.init("server")
+	shared := []byte("in place")
+	released, unpinned := 0, 0
+	v := newView(&h, shared, 7, 0, 0, func() int { released++; return 0 },
+		func(p uint64) {
+			if p == 0 {
+				unpinned++
+			}
+		})
+	if v.Copied() || !v.Released() || released != 1 || unpinned != 1 {
+		t.Fatalf("copied %v, released %v (%d), unpinned %d", v.Copied(), v.Released(), released,
+			unpinned)
+	}
+	shared[0] = 'X'
+	if string(v.Data()) != "in place" {
+		t.Fatalf("Data is not a copy of its own: %q", v.Data())
+	}
+	v = newView(&h, shared, 7, int64(csmipc.MSG_COPY), 0, func() int { return 0 },
+		func(uint64) {})
+	if !v.Copied() {
+		t.Fatal("a copy is not Copied")
+	}
+}
+
+// openFds counts the descriptors this process has open.
+func openFds(t *testing.T) int {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+// churnOnce: a client connects, sends by a loan that the server views, and closes; the
+// Loan and the View are kept.
+func churnOnce(t *testing.T, srv *Server, i int, loans *[]*Loan, views *[]*View) {
+	data := payload(1000, i)
+	cli, err := Dial(name(t), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	loan, err := cli.Loan(len(data), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*loans = append(*loans, loan)
+	sendByLoan(t, loan, data)
+	v, err := srv.RecvView(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*views = append(*views, v)
+	if v.Copied() || !bytes.Equal(v.Data(), data) {
+		t.Fatalf("round %d: the view (copied %v)", i, v.Copied())
+	}
+	v.Release()
+}
+
+// fdsBackTo waits for the server to see the clients go, then for the descriptors to be
+// back to at most base + slack (the server closes a departed client's a moment after).
+func fdsBackTo(t *testing.T, srv *Server, base, round int) {
+	t.Helper()
+	const slack = 10 // a client alone holds about 7: 200 kept would be 1400
+	deadline := time.Now().Add(wait)
+	for ids, _ := srv.Clients(); len(ids) > 0; ids, _ = srv.Clients() {
 		if time.Now().After(deadline) {
-			t.Fatal("the pinned loan's memory stayed")
+			t.Fatalf("round %d: the clients never left", round)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	deadline = time.Now().Add(2 * time.Second)
+	for n := openFds(t); n > base+slack; n = openFds(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("round %d: %d descriptors open, %d before the churn: closed clients kept "+
+				"theirs while Loans and Views were reachable", round, n, base)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// 200 clients connect, loan, commit, the server views and releases, and the client
+// closes, every Loan and View kept and no garbage collected on purpose: the descriptors
+// stay as they were (Close closes a client's at once; pins keep only the memory), and the
+// memory goes once the Loans and Views are garbage.
+func TestClosedClientsKeepNoDescriptors(t *testing.T) {
+	const rounds = 200
+	before := smipcSegments(t)
+	var loans []*Loan
+	var views []*View
+	srv, err := Listen(name(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	churnOnce(t, srv, 0, &loans, &views) // whatever the first round opens for good, open now
+	fdsBackTo(t, srv, math.MaxInt/2, 0)
+	base := openFds(t)
+	for i := 1; i < rounds; i++ {
+		churnOnce(t, srv, i, &loans, &views)
+		if i%50 == 0 {
+			fdsBackTo(t, srv, base, i)
 		}
 	}
+	fdsBackTo(t, srv, base, rounds)
+	srv.Close()
+	for i, v := range views { // no crash: pinned, clients and server closed
+		if !bytes.Equal(v.Data(), payload(1000, i)) {
+			t.Fatalf("kept view %d changed", i)
+		}
+	}
+	mapped := mappedSince(t, before)
+	if len(mapped) < rounds {
+		t.Fatalf("%d segments mapped, %d kept", len(mapped), rounds)
+	}
+	runtime.KeepAlive(loans)
+	runtime.KeepAlive(views)
+	loans, views = nil, nil
+	goes(t, mapped, "the churned clients' memory stayed")
 }
 
 // loseAViewAndALoan receives a view and takes a loan, and ends neither.

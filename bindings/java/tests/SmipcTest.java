@@ -661,23 +661,40 @@ public class SmipcTest {
     Reference.reachabilityFence(slice);
   }
 
-  /** How many of smipc's shared-memory mappings this process has. */
-  static long smipcMappings() throws Exception {
-    return java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps")).stream()
-        .filter(l -> l.contains("memfd:smipc")).count();
+  /** The segments of smipc's shared memory this process maps: the inode of each memfd
+   * (one entry however many times it is mapped; a new segment never has an old one's). */
+  static java.util.Set<String> smipcSegments() throws Exception {
+    java.util.Set<String> inodes = new java.util.HashSet<>();
+    for (String l : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps")))
+      if (l.contains("memfd:smipc")) inodes.add(l.trim().split("\\s+")[4]);
+    return inodes;
   }
 
-  /** Collects garbage until the mappings stop going away; returns how many are left. */
-  static long settled() throws Exception {
-    long last = -1;
-    for (int same = 0, i = 0; same < 3 && i < 100; i++) {
+  /** The segments mapped now that were not in before, garbage collected first (what is
+   * still mapped then is kept by something reachable). */
+  static java.util.Set<String> mappedSince(java.util.Set<String> before) throws Exception {
+    for (int i = 0; i < 3; i++) {
       System.gc();
       Thread.sleep(20);
-      long now = smipcMappings();
-      same = now == last ? same + 1 : 0;
-      last = now;
     }
-    return last;
+    java.util.Set<String> now = smipcSegments();
+    now.removeAll(before);
+    return now;
+  }
+
+  /** Collects garbage until none of these segments is mapped (exactly those: whatever
+   * other tests left to clean up may come and go meanwhile), or fails after WAIT. */
+  static void goes(java.util.Set<String> segments, String what) throws Exception {
+    long deadline = System.nanoTime() + WAIT * 1_000_000L;
+    for (;;) {
+      java.util.Set<String> left = smipcSegments();
+      left.retainAll(segments);
+      if (left.isEmpty()) return;
+      check(System.nanoTime() < deadline, what + ": " + left.size() + " of " + segments.size()
+          + " segments still mapped");
+      System.gc();
+      Thread.sleep(20);
+    }
   }
 
   /** A slice of a client's view, the client and its server closed (in a frame of its own:
@@ -693,14 +710,14 @@ public class SmipcTest {
 
   /** A closed client's memory stays while a view's buffer reaches it, and goes after. */
   static void closedClientsMemoryGoesWithItsBuffers(String name) throws Exception {
-    long base = settled();
+    java.util.Set<String> before = smipcSegments();
     ByteBuffer[] kept = new ByteBuffer[1];
     keepASlice(name, kept);
-    check(settled() > base, "the memory went while a buffer reached it");
+    java.util.Set<String> mapped = mappedSince(before);
+    check(!mapped.isEmpty(), "the memory went while a buffer reached it");
     check(kept[0].get(999) == payload(3000, 1)[1999], "the kept slice");
     kept[0] = null;
-    long deadline = System.nanoTime() + WAIT * 1_000_000L;
-    while (settled() > base) check(System.nanoTime() < deadline, "the closed client's memory stayed");
+    goes(mapped, "the closed client's memory stayed");
   }
 
   /** A view in a server's memory, its client gone (in a frame of its own, as above). */
@@ -716,7 +733,7 @@ public class SmipcTest {
   /** What a server's view showed stays mapped (pinned) after its client left, while a
    * buffer reaches it, and goes after. */
   static void serversPinnedMemoryGoesWithItsBuffers(String name) throws Exception {
-    long base = settled();
+    java.util.Set<String> before = smipcSegments();
     try (Server srv = new Server(name)) {
       ByteBuffer[] kept = new ByteBuffer[1];
       keepAServerView(srv, name, kept);
@@ -725,10 +742,11 @@ public class SmipcTest {
         check(System.nanoTime() < deadline, "the client never left");
         Thread.sleep(5);
       }
-      check(settled() > base, "the pinned memory went while a buffer reached it");
+      java.util.Set<String> mapped = mappedSince(before);
+      check(!mapped.isEmpty(), "the pinned memory went while a buffer reached it");
       check(kept[0].get(2999) == payload(3000, 2)[2999], "the kept buffer");
       kept[0] = null;
-      while (settled() > base) check(System.nanoTime() < deadline, "the pinned memory stayed");
+      goes(mapped, "the pinned memory stayed");
     }
   }
 
@@ -749,7 +767,7 @@ public class SmipcTest {
   /** What a server's loan lent stays mapped (pinned) after its commit and its client left,
    * while a buffer reaches it, and goes after. */
   static void serversPinnedLoanGoesWithItsBuffers(String name) throws Exception {
-    long base = settled();
+    java.util.Set<String> before = smipcSegments();
     try (Server srv = new Server(name)) {
       ByteBuffer[] kept = new ByteBuffer[1];
       keepAServerLoan(srv, name, kept);
@@ -758,12 +776,82 @@ public class SmipcTest {
         check(System.nanoTime() < deadline, "the client never left");
         Thread.sleep(5);
       }
-      check(settled() > base, "the pinned loan's memory went while a buffer reached it");
+      java.util.Set<String> mapped = mappedSince(before);
+      check(!mapped.isEmpty(), "the pinned loan's memory went while a buffer reached it");
       check(kept[0].get(1999) == payload(3000, 3)[2999], "the kept buffer");
       kept[0] = null;
-      while (settled() > base)
-        check(System.nanoTime() < deadline, "the pinned loan's memory stayed");
+      goes(mapped, "the pinned loan's memory stayed");
     }
+  }
+
+  /** How many descriptors this process has open. */
+  static long openFds() throws Exception {
+    try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+      return fds.count();
+    }
+  }
+
+  /** One round of churn: a client connects, sends by a loan that the server views, and
+   * closes; the loan's and the view's buffers are kept. */
+  static void churnOnce(Server srv, String name, int i, List<ByteBuffer> kept) {
+    byte[] data = payload(1000, i);
+    try (Client cli = new Client(name, WAIT)) {
+      Loan loan = cli.loan(data.length, WAIT);
+      kept.add(loan.buffer());
+      loan.buffer().put(0, data);
+      loan.commit(data.length);
+      try (View v = srv.recvView(WAIT)) {
+        check(!v.copied() && Arrays.equals(bytesOf(v), data), "round " + i + ": the view");
+        kept.add(v.data());
+      }
+    }
+  }
+
+  /** Once the server has seen the clients go, the descriptors are back to at most base +
+   * slack (the server closes a departed client's a moment after it noticed). */
+  static void fdsBackTo(Server srv, long base, int round) throws Exception {
+    final long slack = 10; // a client alone holds about 7: 200 kept would be 1400
+    long deadline = System.nanoTime() + WAIT * 1_000_000L;
+    while (srv.clients().length > 0) {
+      check(System.nanoTime() < deadline, "round " + round + ": the clients never left");
+      Thread.sleep(5);
+    }
+    deadline = System.nanoTime() + 2_000_000_000L;
+    long n;
+    while ((n = openFds()) > base + slack) {
+      check(System.nanoTime() < deadline, "round " + round + ": " + n + " descriptors open, "
+          + base + " before the churn: closed clients kept theirs while buffers were reachable");
+      Thread.sleep(10);
+    }
+  }
+
+  /** 200 clients connect, loan, commit, the server views and releases, and the client
+   * closes, every buffer kept and no garbage collected on purpose: the descriptors stay as
+   * they were (close() closes a client's at once; pins keep only the memory), and the
+   * memory goes once the buffers are garbage. */
+  static void closedClientsKeepNoDescriptors(String name) throws Exception {
+    final int rounds = 200;
+    java.util.Set<String> before = smipcSegments();
+    List<ByteBuffer> kept = new ArrayList<>();
+    try (Server srv = new Server(name)) {
+      churnOnce(srv, name, 0, kept); // whatever the JVM opens on the first round, open now
+      long base = -1;
+      for (int i = 1; i < rounds; i++) {
+        if (i == 1) {
+          fdsBackTo(srv, Long.MAX_VALUE / 2, 0);
+          base = openFds();
+        }
+        churnOnce(srv, name, i, kept);
+        if (i % 50 == 0) fdsBackTo(srv, base, i);
+      }
+      fdsBackTo(srv, base, rounds);
+    }
+    for (int i = 0; i < kept.size(); i++) // no crash: pinned, clients and server closed
+      check(kept.get(i).get(999) == payload(1000, i / 2)[999], "kept buffer " + i);
+    java.util.Set<String> mapped = mappedSince(before);
+    check(mapped.size() >= rounds, mapped.size() + " segments mapped, " + rounds + " kept");
+    kept.clear();
+    goes(mapped, "the churned clients' memory stayed");
   }
 
   /** A view and a loan nobody ended (dropped in a frame of their own). */
@@ -893,7 +981,8 @@ public class SmipcTest {
         "buffersOutliveTheirViews", "loanBufferOutlivesItsClient",
         "closedClientsMemoryGoesWithItsBuffers",
         "serversPinnedMemoryGoesWithItsBuffers", "serverLoanBufferOutlivesEverything",
-        "serversPinnedLoanGoesWithItsBuffers", "lostViewsAndLoansEnd", "closeWithAViewOut",
+        "serversPinnedLoanGoesWithItsBuffers", "closedClientsKeepNoDescriptors",
+        "lostViewsAndLoansEnd", "closeWithAViewOut",
         "recvMessageIntoSaysBroadcast",
         "zeroCopyAcrossProcesses"};
     for (String n : names) {

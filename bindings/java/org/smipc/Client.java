@@ -196,10 +196,11 @@ public final class Client extends Handle {
    */
   public Loan loan(int n, int timeoutMs) {
     ZeroCopy.checkSize(n, "Client.loan");
+    long[] pin = new long[1];
     long[] status = new long[1];
     enter("Client.loan");
     try {
-      ByteBuffer buf = smipc.client_loan_span(h, n, timeoutMs, status);
+      ByteBuffer buf = smipc.client_loan_span(h, n, pin, timeoutMs, status);
       int rc = (int) status[0];
       if (rc != Status.OK) throw ZeroCopy.loanError(rc, "Client.loan", n, timeoutMs, configIn());
       Loan.Ends ends = new Loan.Ends(this) {
@@ -215,9 +216,10 @@ public final class Client extends Handle {
       };
       if (buf == null) {
         ends.run();
+        smipc.client_unpin_view(pin[0]);
         throw ZeroCopy.noBuffer("Client.loan");
       }
-      keepFor(buf);
+      CLEANER.register(buf, new Unpin(pin[0])); // the memory, till no buffer reaches it
       return new Loan(ends, buf, "Client.loan");
     } finally {
       leave();
@@ -233,21 +235,23 @@ public final class Client extends Handle {
    */
   public View recvView(int timeoutMs) {
     long[] flags = new long[1];
+    long[] pin = new long[1];
     long[] status = new long[1];
     enter("Client.recvView");
     try {
-      ByteBuffer buf = smipc.client_recv_view_span(h, flags, timeoutMs, status);
+      ByteBuffer buf = smipc.client_recv_view_span(h, flags, pin, timeoutMs, status);
       SmipcException.check((int) status[0], "Client.recvView");
       boolean broadcast = (flags[0] & MessageFlag.MSG_BROADCAST) != 0;
-      if (buf == null || (flags[0] & MessageFlag.MSG_COPY) != 0) {
+      if (buf == null || (flags[0] & MessageFlag.MSG_COPY) != 0 || pin[0] == 0) {
         ByteBuffer copy; // the library's copy is reused by the next view: ours is our own
-        try {
+        try {            // (and memory nothing pinned may go with the client: copied too)
           copy = buf == null ? null : ZeroCopy.copyOf(buf);
         } finally {
+          smipc.client_unpin_view(pin[0]);
           smipc.client_release(h);
         }
         if (copy == null) throw ZeroCopy.noBuffer("Client.recvView");
-        return new View(id, copy, broadcast, true, null);
+        return new View(id, copy, broadcast, (flags[0] & MessageFlag.MSG_COPY) != 0, null);
       }
       Handle.Lease lease = new Handle.Lease(this) {
         @Override
@@ -255,10 +259,28 @@ public final class Client extends Handle {
           return smipc.client_release(h);
         }
       };
-      keepFor(buf);
+      CLEANER.register(buf, new Unpin(pin[0])); // the memory, till no buffer reaches it
       return new View(id, buf.asReadOnlyBuffer(), broadcast, false, lease);
     } finally {
       leave();
+    }
+  }
+
+  /**
+   * A Cleaner's action: lets go of a loan's or a view's pin, which keeps the connection's
+   * memory mapped (only the memory: close() closes the C client and its descriptors all the
+   * same). It must not reach the buffer, nor the Client.
+   */
+  private static final class Unpin implements Runnable {
+    private final long pin;
+
+    Unpin(long pin) {
+      this.pin = pin;
+    }
+
+    @Override
+    public void run() {
+      smipc.client_unpin_view(pin);
     }
   }
 

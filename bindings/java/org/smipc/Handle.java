@@ -14,15 +14,18 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * blocked calls return ECLOSED at once, then waits for them (the write lock), and only
  * then frees the C handle: no call ever runs on a freed handle.
  *
- * <p>Zero-copy adds holds on the C handle: a {@link Loan} or {@link View} not yet ended
- * (a lease: close() ends it, as its own close() would), and, for a client, the shared
- * memory a loan's or view's ByteBuffer shows, until that buffer and every buffer made from
- * it are unreachable (a {@link Cleaner} sees to that; a server pins what its loans and
- * views show instead). The C handle is freed when close() has run and the last hold is gone.
- * Finalizers play no part.
+ * <p>Zero-copy adds one hold on the C handle per {@link Loan} or {@link View} not yet ended
+ * (a lease), until its commit, cancel or release, or close(), which ends it as its own
+ * close() would: the C handle is freed when close() has run and the last lease is gone, so
+ * at once after close() returns. The shared memory a loan's or view's ByteBuffer shows is
+ * not kept by a hold but by a pin (smipc_client_pin, smipc_server_pin, _pin_loan: only the
+ * memory, never the handle's descriptors), taken in the C call that made the loan or view
+ * and let go by a {@link Cleaner} once that buffer and every buffer made from it are
+ * unreachable. Finalizers play no part.
  */
 abstract class Handle implements AutoCloseable {
-  /** One daemon thread for the package: buffers that became unreachable, lost leases. */
+  /** One daemon thread for the package: buffers that became unreachable (their pins), lost
+   * leases. */
   static final Cleaner CLEANER = Cleaner.create();
 
   private final ReentrantReadWriteLock calls = new ReentrantReadWriteLock();
@@ -57,27 +60,6 @@ abstract class Handle implements AutoCloseable {
   /** Lets go of a hold (from any thread); the last one frees the C handle. */
   final void letGo() {
     if (holds.decrementAndGet() == 0) closeNative();
-  }
-
-  /** Keeps the C handle, and so the memory of buf, until buf and every buffer made from it
-   * (slices, duplicates, read-only views) are unreachable; only between enter() and leave(). */
-  final void keepFor(java.nio.ByteBuffer buf) {
-    hold();
-    CLEANER.register(buf, new LetGo(this));
-  }
-
-  /** A Cleaner's action that lets go of a hold; it must not reach the buffer itself. */
-  private static final class LetGo implements Runnable {
-    private final Handle handle;
-
-    LetGo(Handle handle) {
-      this.handle = handle;
-    }
-
-    @Override
-    public void run() {
-      handle.letGo();
-    }
   }
 
   /**

@@ -19,9 +19,10 @@ import java.nio.ByteBuffer;
  *
  * <p>Until the loan ends, other sends on that handle (a server's: to that client) wait.
  * Commit, cancel and close may come from any thread; the first one ends the loan, and after
- * it {@link #buffer()} throws IllegalStateException. A client's buffer stays mapped while it
- * (or a buffer made from it) is reachable, even after the client is closed, so touching it
- * late never crashes, but what is written there then goes nowhere and may overwrite a later
+ * it {@link #buffer()} throws IllegalStateException. A client's buffer stays mapped (pinned:
+ * only the memory, close() still closes the client's descriptors at once) while it (or a
+ * buffer made from it) is reachable, even after the client is closed, so touching it late
+ * never crashes, but what is written there then goes nowhere and may overwrite a later
  * message's room: keep it only inside the block. A server's buffer is the client's
  * connection memory, pinned by the server while the buffer (or one made from it) is
  * reachable, through the commit, the client's departure and the server's close alike: it

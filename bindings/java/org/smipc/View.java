@@ -18,8 +18,9 @@ import java.nio.ByteBuffer;
  * <p>Until it is released, other receives on that handle wait. A message that was not in
  * one piece in shared memory is shown from a copy of its own instead ({@link #copied()}),
  * released at once. After the release {@link #data()} throws IllegalStateException; a
- * buffer taken from it earlier stays readable and never crashes (the memory stays mapped
- * while it, or a buffer made from it, is reachable, even after the handle is closed), but
+ * buffer taken from it earlier stays readable and never crashes (the memory stays mapped,
+ * pinned, while it or a buffer made from it is reachable, even after the handle is closed;
+ * the pin keeps only the memory, not the handle's descriptors), but
  * what it shows may change once released, as the sender writes there again: copy what you
  * keep. {@link #client()}, {@link #broadcast()} and {@link #length()} still answer.
  */
