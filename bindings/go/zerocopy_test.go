@@ -336,13 +336,7 @@ func TestServerLoanOutlivesEverything(t *testing.T) {
 		t.Fatalf("what the loan sent: %d bytes, %v", len(got), err)
 	}
 	cli.Close()
-	deadline := time.Now().Add(wait)
-	for ids, _ := srv.Clients(); len(ids) > 0; ids, _ = srv.Clients() {
-		if time.Now().After(deadline) {
-			t.Fatal("the client never left") // its connection is gone from the server
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	clientsGone(t, srv, "the client never left") // its connection is gone from the server
 	srv.Close()
 	runtime.GC() // the Loan is still reachable: nothing may go
 	// no crash: pinned
@@ -497,13 +491,7 @@ func TestServersPinnedMemoryGoesWithItsViews(t *testing.T) {
 	before := smipcSegments(t)
 	srv := listen(t, nil)
 	v := keepAServerView(t, srv)
-	deadline := time.Now().Add(wait)
-	for ids, _ := srv.Clients(); len(ids) > 0; ids, _ = srv.Clients() {
-		if time.Now().After(deadline) {
-			t.Fatal("the client never left")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	clientsGone(t, srv, "the client never left")
 	mapped := mappedSince(t, before)
 	if len(mapped) == 0 {
 		t.Fatal("the pinned memory went while a View reached it")
@@ -543,13 +531,7 @@ func TestServersPinnedLoanGoesWithIt(t *testing.T) {
 	before := smipcSegments(t)
 	srv := listen(t, nil)
 	loan, kept := keepAServerLoan(t, srv)
-	deadline := time.Now().Add(wait)
-	for ids, _ := srv.Clients(); len(ids) > 0; ids, _ = srv.Clients() {
-		if time.Now().After(deadline) {
-			t.Fatal("the client never left")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	clientsGone(t, srv, "the client never left")
 	mapped := mappedSince(t, before)
 	if len(mapped) == 0 {
 		t.Fatal("the pinned loan's memory went while the Loan reached it")
@@ -625,19 +607,26 @@ func churnOnce(t *testing.T, srv *Server, i int, loans *[]*Loan, views *[]*View)
 	v.Release()
 }
 
+// clientsGone waits for srv to see its clients go (their connections gone from it); what:
+// the failure if they never do.
+func clientsGone(t *testing.T, srv *Server, what string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for ids, _ := srv.Clients(); len(ids) > 0; ids, _ = srv.Clients() {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // fdsBackTo waits for the server to see the clients go, then for the descriptors to be
 // back to at most base + slack (the server closes a departed client's a moment after).
 func fdsBackTo(t *testing.T, srv *Server, base, round int) {
 	t.Helper()
 	const slack = 10 // a client alone holds about 7: 200 kept would be 1400
-	deadline := time.Now().Add(wait)
-	for ids, _ := srv.Clients(); len(ids) > 0; ids, _ = srv.Clients() {
-		if time.Now().After(deadline) {
-			t.Fatalf("round %d: the clients never left", round)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	deadline = time.Now().Add(2 * time.Second)
+	clientsGone(t, srv, fmt.Sprintf("round %d: the clients never left", round))
+	deadline := time.Now().Add(2 * time.Second)
 	for n := openFds(t); n > base+slack; n = openFds(t) {
 		if time.Now().After(deadline) {
 			t.Fatalf("round %d: %d descriptors open, %d before the churn: closed clients kept "+

@@ -646,11 +646,7 @@ public class SmipcTest {
     loan.commit(data.length);
     check(Arrays.equals(cli.recv(WAIT), data), "what the loan sent");
     cli.close();
-    long deadline = System.nanoTime() + WAIT * 1_000_000L;
-    while (srv.clients().length > 0) { // its connection is gone from the server
-      check(System.nanoTime() < deadline, "the client never left");
-      Thread.sleep(5);
-    }
+    clientsGone(srv, "the client never left"); // its connection is gone from the server
     srv.close();
     System.gc(); // the buffers are still reachable here: nothing may go
     byte[] got = new byte[data.length];
@@ -737,11 +733,7 @@ public class SmipcTest {
     try (Server srv = new Server(name)) {
       ByteBuffer[] kept = new ByteBuffer[1];
       keepAServerView(srv, name, kept);
-      long deadline = System.nanoTime() + WAIT * 1_000_000L;
-      while (srv.clients().length > 0) {
-        check(System.nanoTime() < deadline, "the client never left");
-        Thread.sleep(5);
-      }
+      clientsGone(srv, "the client never left");
       java.util.Set<String> mapped = mappedSince(before);
       check(!mapped.isEmpty(), "the pinned memory went while a buffer reached it");
       check(kept[0].get(2999) == payload(3000, 2)[2999], "the kept buffer");
@@ -771,16 +763,22 @@ public class SmipcTest {
     try (Server srv = new Server(name)) {
       ByteBuffer[] kept = new ByteBuffer[1];
       keepAServerLoan(srv, name, kept);
-      long deadline = System.nanoTime() + WAIT * 1_000_000L;
-      while (srv.clients().length > 0) {
-        check(System.nanoTime() < deadline, "the client never left");
-        Thread.sleep(5);
-      }
+      clientsGone(srv, "the client never left");
       java.util.Set<String> mapped = mappedSince(before);
       check(!mapped.isEmpty(), "the pinned loan's memory went while a buffer reached it");
       check(kept[0].get(1999) == payload(3000, 3)[2999], "the kept buffer");
       kept[0] = null;
       goes(mapped, "the pinned loan's memory stayed");
+    }
+  }
+
+  /** Waits for srv to see its clients go (their connections gone from it); what: the
+   * failure if they never do. */
+  static void clientsGone(Server srv, String what) throws InterruptedException {
+    long deadline = System.nanoTime() + WAIT * 1_000_000L;
+    while (srv.clients().length > 0) {
+      check(System.nanoTime() < deadline, what);
+      Thread.sleep(5);
     }
   }
 
@@ -811,12 +809,8 @@ public class SmipcTest {
    * slack (the server closes a departed client's a moment after it noticed). */
   static void fdsBackTo(Server srv, long base, int round) throws Exception {
     final long slack = 10; // a client alone holds about 7: 200 kept would be 1400
-    long deadline = System.nanoTime() + WAIT * 1_000_000L;
-    while (srv.clients().length > 0) {
-      check(System.nanoTime() < deadline, "round " + round + ": the clients never left");
-      Thread.sleep(5);
-    }
-    deadline = System.nanoTime() + 2_000_000_000L;
+    clientsGone(srv, "round " + round + ": the clients never left");
+    long deadline = System.nanoTime() + 2_000_000_000L;
     long n;
     while ((n = openFds()) > base + slack) {
       check(System.nanoTime() < deadline, "round " + round + ": " + n + " descriptors open, "

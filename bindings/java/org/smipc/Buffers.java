@@ -35,6 +35,17 @@ final class Buffers {
     return buf.position() == 0 ? buf : buf.slice();
   }
 
+  /**
+   * Checks C's rc for a receive into at (from into()): ETOOSMALL says how many bytes the
+   * message needs (len[0]) and that it stays queued; what: the call.
+   */
+  static void checkInto(int rc, long[] len, ByteBuffer at, String what) {
+    if (rc == Status.ETOOSMALL)
+      throw new SmipcException(rc, what + ": " + len[0] + " bytes, room for " + at.remaining(),
+          len[0], 0);
+    SmipcException.check(rc, what);
+  }
+
   /** The caller's direct buffer from its position on, for C to write into. */
   static ByteBuffer into(ByteBuffer buf) {
     if (!buf.isDirect())

@@ -151,11 +151,7 @@ public final class Client extends Handle {
     long[] len = {at.remaining()};
     enter("Client.recvInto");
     try {
-      int rc = smipc.client_recv(h, at, len, timeoutMs);
-      if (rc == Status.ETOOSMALL)
-        throw new SmipcException(rc, "Client.recvInto: " + len[0] + " bytes, room for "
-            + at.remaining(), len[0], 0);
-      SmipcException.check(rc, "Client.recvInto");
+      Buffers.checkInto(smipc.client_recv(h, at, len, timeoutMs), len, at, "Client.recvInto");
     } finally {
       leave();
     }
@@ -173,11 +169,8 @@ public final class Client extends Handle {
     long[] flags = new long[1];
     enter("Client.recvMessageInto");
     try {
-      int rc = smipc.client_recv_flags(h, flags, at, len, timeoutMs);
-      if (rc == Status.ETOOSMALL)
-        throw new SmipcException(rc, "Client.recvMessageInto: " + len[0] + " bytes, room for "
-            + at.remaining(), len[0], 0);
-      SmipcException.check(rc, "Client.recvMessageInto");
+      Buffers.checkInto(smipc.client_recv_flags(h, flags, at, len, timeoutMs), len, at,
+          "Client.recvMessageInto");
     } finally {
       leave();
     }
@@ -214,13 +207,7 @@ public final class Client extends Handle {
           return smipc.client_cancel_loan(h);
         }
       };
-      if (buf == null) {
-        ends.run();
-        smipc.client_unpin_view(pin[0]);
-        throw ZeroCopy.noBuffer("Client.loan");
-      }
-      CLEANER.register(buf, new Unpin(pin[0])); // the memory, till no buffer reaches it
-      return new Loan(ends, buf, "Client.loan");
+      return ZeroCopy.loan(ends, buf, pin[0], smipc::client_unpin_view, "Client.loan");
     } finally {
       leave();
     }
@@ -242,45 +229,10 @@ public final class Client extends Handle {
       ByteBuffer buf = smipc.client_recv_view_span(h, flags, pin, timeoutMs, status);
       SmipcException.check((int) status[0], "Client.recvView");
       boolean broadcast = (flags[0] & MessageFlag.MSG_BROADCAST) != 0;
-      if (buf == null || (flags[0] & MessageFlag.MSG_COPY) != 0 || pin[0] == 0) {
-        ByteBuffer copy; // the library's copy is reused by the next view: ours is our own
-        try {            // (and memory nothing pinned may go with the client: copied too)
-          copy = buf == null ? null : ZeroCopy.copyOf(buf);
-        } finally {
-          smipc.client_unpin_view(pin[0]);
-          smipc.client_release(h);
-        }
-        if (copy == null) throw ZeroCopy.noBuffer("Client.recvView");
-        return new View(id, copy, broadcast, (flags[0] & MessageFlag.MSG_COPY) != 0, null);
-      }
-      Handle.Lease lease = new Handle.Lease(this) {
-        @Override
-        int undo() {
-          return smipc.client_release(h);
-        }
-      };
-      CLEANER.register(buf, new Unpin(pin[0])); // the memory, till no buffer reaches it
-      return new View(id, buf.asReadOnlyBuffer(), broadcast, false, lease);
+      return ZeroCopy.view(this, id, buf, flags[0], broadcast, pin[0],
+          () -> smipc.client_release(h), smipc::client_unpin_view, "Client.recvView");
     } finally {
       leave();
-    }
-  }
-
-  /**
-   * A Cleaner's action: lets go of a loan's or a view's pin, which keeps the connection's
-   * memory mapped (only the memory: close() closes the C client and its descriptors all the
-   * same). It must not reach the buffer, nor the Client.
-   */
-  private static final class Unpin implements Runnable {
-    private final long pin;
-
-    Unpin(long pin) {
-      this.pin = pin;
-    }
-
-    @Override
-    public void run() {
-      smipc.client_unpin_view(pin);
     }
   }
 

@@ -98,11 +98,7 @@ public final class Server extends Handle {
     long[] len = {at.remaining()};
     enter("Server.recvInto");
     try {
-      int rc = smipc.server_recv(h, from, at, len, timeoutMs);
-      if (rc == Status.ETOOSMALL)
-        throw new SmipcException(rc, "Server.recvInto: " + len[0] + " bytes, room for "
-            + at.remaining(), len[0], 0);
-      SmipcException.check(rc, "Server.recvInto");
+      Buffers.checkInto(smipc.server_recv(h, from, at, len, timeoutMs), len, at, "Server.recvInto");
     } finally {
       leave();
     }
@@ -127,41 +123,10 @@ public final class Server extends Handle {
     try {
       ByteBuffer buf = smipc.server_recv_view_span(h, from, flags, pin, timeoutMs, status);
       SmipcException.check((int) status[0], "Server.recvView");
-      if (buf == null || (flags[0] & MessageFlag.MSG_COPY) != 0 || pin[0] == 0) {
-        ByteBuffer copy; // the library's copy is reused by the next view: ours is our own
-        try {
-          copy = buf == null ? null : ZeroCopy.copyOf(buf);
-        } finally {
-          smipc.server_unpin_view(pin[0]);
-          smipc.server_release(h);
-        }
-        if (copy == null) throw ZeroCopy.noBuffer("Server.recvView");
-        return new View(from[0], copy, false, (flags[0] & MessageFlag.MSG_COPY) != 0, null);
-      }
-      Handle.Lease lease = new Handle.Lease(this) {
-        @Override
-        int undo() {
-          return smipc.server_release(h);
-        }
-      };
-      CLEANER.register(buf, new Unpin(pin[0])); // the memory, till no buffer reaches it
-      return new View(from[0], buf.asReadOnlyBuffer(), false, false, lease);
+      return ZeroCopy.view(this, from[0], buf, flags[0], false, pin[0],
+          () -> smipc.server_release(h), smipc::server_unpin_view, "Server.recvView");
     } finally {
       leave();
-    }
-  }
-
-  /** A Cleaner's action: lets go of a view's or a loan's pin (it must not reach the buffer). */
-  private static final class Unpin implements Runnable {
-    private final long pin;
-
-    Unpin(long pin) {
-      this.pin = pin;
-    }
-
-    @Override
-    public void run() {
-      smipc.server_unpin_view(pin);
     }
   }
 
@@ -197,13 +162,7 @@ public final class Server extends Handle {
           return smipc.server_cancel_loan(h, client);
         }
       };
-      if (buf == null) {
-        ends.run();
-        smipc.server_unpin_view(pin[0]);
-        throw ZeroCopy.noBuffer(what);
-      }
-      CLEANER.register(buf, new Unpin(pin[0])); // the memory, till no buffer reaches it
-      return new Loan(ends, buf, what);
+      return ZeroCopy.loan(ends, buf, pin[0], smipc::server_unpin_view, what);
     } finally {
       leave();
     }
