@@ -101,10 +101,7 @@ static void client_free(smipc_client *c)
     free(c->view_copy);
     smipc_fork_unregister(&c->fork);
     close_fds(c);
-    if (c->mapping)
-        smipc_mapping_unref(c->mapping);
-    else if (c->map)
-        munmap(c->map, c->map_size);
+    smipc_mapping_unref(c->mapping); /* unmaps, unless pins keep it */
     smipc_link_release(&c->link);
     pthread_mutex_destroy(&c->setup_lock);
     free(c);
@@ -193,8 +190,10 @@ static int client_setup(smipc_client *c, int64_t deadline)
     if (rc)
         return rc;
     c->mapping = smipc_mapping_new(c->map, c->map_size);
-    if (!c->mapping)
+    if (!c->mapping) {
+        munmap(c->map, c->map_size);
         return SMIPC_ENOMEM;
+    }
     pthread_mutex_lock(&c->setup_lock);
     c->epfd = epoll_create1(EPOLL_CLOEXEC);
     c->level_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -238,6 +238,14 @@ int smipc_link_trim_bulk(struct smipc_link *l, int64_t coarse_now, size_t budget
     return 2;
 }
 
+/* A client's send or loan gives a step of its idle area back (a server's own thread does
+ * it for the server, server_thread.c). */
+static inline void trim_step(struct smipc_link *l)
+{
+    if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed) && !l->bulk_sweep)
+        smipc_link_trim_bulk(l, smipc_coarse_ns(), SMIPC_TRIM_STEP);
+}
+
 /* Where the next packet's data goes: in the packet, or in the next chunk's bulk slot. */
 static unsigned char *tx_data_at(const struct smipc_link *l, int bulk)
 {
@@ -412,9 +420,7 @@ int smipc_link_send(struct smipc_link *l, const void *buf, size_t len, int64_t d
 {
     if (len > l->max_message_size)
         return SMIPC_EMSGSIZE;
-    /* a client's: a server's own thread does it (server_thread.c) */
-    if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed) && !l->bulk_sweep)
-        smipc_link_trim_bulk(l, smipc_coarse_ns(), SMIPC_TRIM_STEP);
+    trim_step(l);
     int rc = link_closed_status(l);
     if (rc)
         return rc;
@@ -479,9 +485,7 @@ int smipc_link_loan(struct smipc_link *l, size_t len, void **buf, int64_t deadli
     int rc = link_closed_status(l);
     if (rc)
         return rc;
-    /* a client's: a server's own thread does it (server_thread.c) */
-    if (atomic_load_explicit(&l->tx_bulk_dirty, memory_order_relaxed) && !l->bulk_sweep)
-        smipc_link_trim_bulk(l, smipc_coarse_ns(), SMIPC_TRIM_STEP);
+    trim_step(l);
     uint32_t need = room_needed(l, 1, bulk ? 1 : 0);
     if (!has_room(l, need)) {
         rc = atomic_load_explicit(&l->cancel_gen, memory_order_relaxed) != l->tx_gen

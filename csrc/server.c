@@ -101,8 +101,6 @@ static void release_name(smipc_server *srv)
  * segments are not mapped, and the thread does not exist. */
 static void server_free(smipc_server *srv)
 {
-    if (!smipc_fork_inherited(&srv->fork))
-        smipc_server_thread_stop(srv); /* nothing adds connections after this */
     if (srv->view_conn) /* a view left out: the caller broke the rules, but nothing leaks */
         smipc_conn_unref(srv->view_conn);
     while (srv->loans) { /* loans left out, likewise */
@@ -112,8 +110,10 @@ static void server_free(smipc_server *srv)
     }
     free(srv->view_copy);
     int child = smipc_fork_inherited(&srv->fork);
-    if (!child)
+    if (!child) {
+        smipc_server_thread_stop(srv);
         release_name(srv);
+    }
     smipc_close_fd(&srv->listen_fd);
     smipc_server_view_clear(srv);
     while (srv->nconns)

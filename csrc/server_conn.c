@@ -15,10 +15,7 @@ static void conn_free(struct smipc_conn *c)
     smipc_close_fd(&c->ctl_fd);
     for (int i = 0; i < 4; i++)
         smipc_close_fd(&c->wake_fds[i]);
-    if (c->mapping)
-        smipc_mapping_unref(c->mapping);
-    else if (c->map)
-        munmap(c->map, c->map_size);
+    smipc_mapping_unref(c->mapping); /* unmaps, unless pins keep it */
     smipc_link_release(&c->link);
     free(c);
 }
@@ -64,8 +61,10 @@ int smipc_conn_create(smipc_server *srv, int ctl_fd, pid_t pid, uid_t uid, int *
     c->id = srv->next_id++;
     pthread_mutex_unlock(&srv->lock);
     int rc = smipc_segment_create(&srv->params, c->id, memfd, &c->map, &c->map_size);
-    if (!rc && !(c->mapping = smipc_mapping_new(c->map, c->map_size)))
+    if (!rc && !(c->mapping = smipc_mapping_new(c->map, c->map_size))) {
+        munmap(c->map, c->map_size);
         rc = SMIPC_ENOMEM;
+    }
     for (int i = 0; !rc && i < 4; i++)
         rc = wake_pair(&c->wake_fds[i], &peer_fds[i]);
     if (rc) {

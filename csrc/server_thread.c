@@ -325,15 +325,10 @@ static int64_t sweep(smipc_server *srv)
     int64_t next = sweep_bulk(srv);
     if (next == SMIPC_FOREVER) {
         atomic_store(&srv->bulk_sweep, 0);
-        pthread_mutex_lock(&srv->lock);
-        int again = 0;
-        for (size_t i = 0; i < srv->nconns && !again; i++)
-            again = atomic_load(&srv->conns[i]->link.tx_bulk_dirty);
-        pthread_mutex_unlock(&srv->lock);
-        if (!again)
+        next = sweep_bulk(srv);
+        if (next == SMIPC_FOREVER)
             return 0;
         atomic_store(&srv->bulk_sweep, 1);
-        next = smipc_coarse_ns() + (int64_t)srv->sweep_ms * 1000000;
     }
     int64_t soonest = smipc_now_ns() + SWEEP_SLACK_NS;
     return next + SWEEP_SLACK_NS > soonest ? next + SWEEP_SLACK_NS : soonest;

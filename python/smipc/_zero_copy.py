@@ -34,13 +34,13 @@ if TYPE_CHECKING:
     from ._core import _Handle
 
 
-def _pin(handle: "_Handle", server: bool) -> Any:
+def _pin(handle: "_Handle", take: Callable[[Any], int]) -> Any:
     """A pin on the handle's shared memory (a server's on the connection a view or loan is
-    in, taken right after it): only the memory, mapped until the pin goes, so objects made
-    from a memoryview never crash, while the handle itself closes when it is closed."""
+    in, taken right after it) by take(void **out), one of the smipc_*_pin calls: only the
+    memory, mapped until the pin goes, so objects made from a memoryview never crash, while
+    the handle itself closes when it is closed."""
     pinp = ffi.new("void **")
-    rc = (lib.smipc_server_pin(handle._h, pinp) if server
-          else lib.smipc_client_pin(handle._h, pinp))
+    rc = take(pinp)
     if rc:
         raise handle._error(int(rc), "pinning zero-copy memory")
     return pinp[0]
@@ -194,8 +194,10 @@ def _viewed(handle: "_Handle", token: object, client: int, datap: Any, n: int, f
         release()
         handle._leave(token)
         return View(client, data, broadcast, lambda: None)
+    h = handle._h
     try:
-        pin = _pin(handle, server)
+        pin = _pin(handle, (lambda p: lib.smipc_server_pin(h, p)) if server
+                   else (lambda p: lib.smipc_client_pin(h, p)))
     except BaseException:
         release()
         handle._leave(token)
@@ -273,7 +275,8 @@ def loan(handle: "_Handle", n: int, timeout: Optional[float], to: Optional[int])
             return int(lib.smipc_client_cancel_loan(handle._h))
 
         def pin() -> Any:
-            return _pin(handle, False), lib.smipc_client_unpin
+            return (_pin(handle, lambda p: lib.smipc_client_pin(handle._h, p)),
+                    lib.smipc_client_unpin)
     else:
         def commit(k: int) -> int:
             return int(lib.smipc_server_commit(handle._h, to, k))
@@ -282,11 +285,8 @@ def loan(handle: "_Handle", n: int, timeout: Optional[float], to: Optional[int])
             return int(lib.smipc_server_cancel_loan(handle._h, to))
 
         def pin() -> Any:
-            pinp = ffi.new("void **")
-            rc = lib.smipc_server_pin_loan(handle._h, to, pinp)
-            if rc:
-                raise handle._error(int(rc), "pinning zero-copy memory")
-            return pinp[0], lib.smipc_server_unpin
+            return (_pin(handle, lambda p: lib.smipc_server_pin_loan(handle._h, to, p)),
+                    lib.smipc_server_unpin)
     return Loan(handle, n, start, commit, cancel, pin)
 
 
